@@ -1,0 +1,71 @@
+# stratum-guard: the two commands of the README's Quick start, plus the chores around them.
+#   make run    install missing build dependencies, build, start the webhook (dev certificate)
+#   make test   the same set-up, then the whole test suite through ctest
+# Runs as root on Debian 12; as another user the apt-get step is prefixed with sudo.
+
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= $(shell nproc)
+LISTEN     ?= 127.0.0.1:8443
+METRICS    ?= 127.0.0.1:9090
+DEV_CERTS  ?= $(BUILD)/dev-certs
+SANITIZE   ?= OFF
+
+# Exactly the Debian packages the build and the test suite need.
+BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
+             libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
+             libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+# The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
+BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps bench-deps build run test bench clean format
+
+all: build
+
+# Idempotent and fast when everything is there: dpkg-query decides, apt-get runs only for
+# what is missing.
+deps:
+	@$(call install,$(BUILD_DEPS))
+
+bench-deps:
+	@$(call install,$(BENCH_DEPS))
+
+define install
+missing=""; for p in $(1); do \
+  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+  echo "Installing:$$missing"; \
+  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+fi
+endef
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTRATUM_GUARD_SANITIZE=$(SANITIZE)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@mkdir -p $(DEV_CERTS)
+	@echo "Starting the webhook on https://$(LISTEN) (metrics on http://$(METRICS)/metrics)."
+	@echo "Try it from another terminal:"
+	@echo "  curl --cacert $(DEV_CERTS)/ca.pem -H 'Content-Type: application/json' \\"
+	@echo "       --data-binary @examples/review-miner-deployment.json https://localhost:$(lastword $(subst :, ,$(LISTEN)))/validate"
+	$(BUILD)/stratum-guard serve --listen $(LISTEN) --metrics-listen $(METRICS) \
+	  --dev-cert-dir $(DEV_CERTS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+bench: bench-deps build
+	bench/run.sh $(BUILD)
+
+format:
+	git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD)

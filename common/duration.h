@@ -1,0 +1,13 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+namespace stratum_guard::common {
+
+// Parses a Go-style duration as Kubernetes flags write them: "250ms", "10s", "2m", "1h30m",
+// or a bare number of seconds ("10", "0.5"). Returns nullopt for anything else or a negative.
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+}  // namespace stratum_guard::common

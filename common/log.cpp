@@ -1,0 +1,137 @@
+#include "common/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace stratum_guard::common {
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::function<void(std::string_view)>& Sink() {
+  static std::function<void(std::string_view)> sink;
+  return sink;
+}
+
+std::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+void AppendTimestamp(std::string& out) {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()) %
+                std::chrono::seconds(1);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long>(micros.count()));
+  out += buf;
+}
+
+}  // namespace
+
+bool ParseLogLevel(std::string_view text, LogLevel* level) {
+  if (text == "debug") *level = LogLevel::kDebug;
+  else if (text == "info") *level = LogLevel::kInfo;
+  else if (text == "warn" || text == "warning") *level = LogLevel::kWarn;
+  else if (text == "error") *level = LogLevel::kError;
+  else return false;
+  return true;
+}
+
+void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
+
+void SetLogSink(std::function<void(std::string_view)> sink) { Sink() = std::move(sink); }
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xf]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
+  if (!LogEnabled(level)) return;
+  std::string line;
+  line.reserve(160);
+  line += "{\"ts\":\"";
+  AppendTimestamp(line);
+  line += "\",\"level\":\"";
+  line += LevelName(level);
+  line += "\",\"msg\":";
+  AppendJsonString(line, msg);
+  for (const LogField& f : fields) {
+    line.push_back(',');
+    AppendJsonString(line, f.key);
+    line.push_back(':');
+    if (auto* s = std::get_if<std::string_view>(&f.value)) {
+      AppendJsonString(line, *s);
+    } else if (auto* i = std::get_if<std::int64_t>(&f.value)) {
+      line += std::to_string(*i);
+    } else if (auto* d = std::get_if<double>(&f.value)) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", *d);
+      line += buf;
+    } else {
+      line += std::get<bool>(f.value) ? "true" : "false";
+    }
+  }
+  line += "}\n";
+  if (auto& sink = Sink()) {
+    sink(line);
+    return;
+  }
+  // One write(2) per line keeps lines from different threads whole.
+  std::size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = ::write(STDERR_FILENO, line.data() + off, line.size() - off);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace stratum_guard::common

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/verdict.h"
+#include "policy/workload.h"
+
+namespace stratum_guard::policy {
+
+// A policy file that cannot be compiled. what() reads "FILE:LINE: rule ID: PROBLEM" (parts that
+// do not apply are left out), ready to print.
+class PolicyError : public std::runtime_error {
+ public:
+  PolicyError(std::string source, int line, std::string rule_id, std::string problem);
+  const std::string& source() const { return source_; }
+  int line() const { return line_; }  // 1-based; 0 when unknown
+  const std::string& rule_id() const { return rule_id_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string source_;
+  int line_;
+  std::string rule_id_;
+  std::string problem_;
+};
+
+struct RuleInfo {
+  std::string id;
+  std::string description;
+  Action action = Action::kDeny;
+};
+
+// A compiled, immutable policy. Compile() does all the work (YAML parsing, validation, RE2
+// compilation, building literal sets); Evaluate() only reads, so one snapshot is shared by any
+// number of threads through std::shared_ptr<const Policy> without locks. Exceptions are thrown
+// only by Compile(); Evaluate() never throws on any input.
+class Policy {
+ public:
+  // `source` names the text in errors (a file path, or "<default>").
+  static std::shared_ptr<const Policy> Compile(std::string_view yaml_text, std::string_view source);
+  // The policy embedded in the binary (policy/default_policy.yaml).
+  static std::shared_ptr<const Policy> Default();
+  static std::string_view DefaultText();
+
+  Verdict Evaluate(const Workload& workload) const;
+
+  const std::vector<RuleInfo>& rules() const;
+  std::size_t rule_count() const { return rules().size(); }
+
+  ~Policy();
+  Policy(const Policy&) = delete;  // a snapshot is shared by pointer, never copied
+  Policy& operator=(const Policy&) = delete;
+
+  struct Impl;
+
+ private:
+  explicit Policy(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stratum_guard::policy

@@ -1,0 +1,122 @@
+#include "policy/workload.h"
+
+#include <algorithm>
+#include <array>
+
+namespace stratum_guard::policy {
+namespace {
+
+constexpr std::array<std::string_view, 9> kPodTemplateKinds = {
+    "Pod",        "PodTemplate", "Deployment", "ReplicaSet",           "StatefulSet",
+    "DaemonSet",  "Job",         "CronJob",    "ReplicationController"};
+
+// Where each kind keeps its pod spec, as a chain of object members.
+std::span<const std::string_view> PodSpecMembers(std::string_view kind) {
+  static constexpr std::array<std::string_view, 1> kPod = {"spec"};
+  static constexpr std::array<std::string_view, 2> kTemplate = {"template", "spec"};
+  static constexpr std::array<std::string_view, 3> kWorkload = {"spec", "template", "spec"};
+  static constexpr std::array<std::string_view, 5> kCronJob = {"spec", "jobTemplate", "spec",
+                                                               "template", "spec"};
+  if (kind == "Pod") return kPod;
+  if (kind == "PodTemplate") return kTemplate;
+  if (kind == "CronJob") return kCronJob;
+  return kWorkload;
+}
+
+const rapidjson::Value* Member(const rapidjson::Value& object, std::string_view name) {
+  if (!object.IsObject()) return nullptr;
+  auto it = object.FindMember(
+      rapidjson::Value(rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string_view StringMember(const rapidjson::Value& object, std::string_view name) {
+  const rapidjson::Value* v = Member(object, name);
+  if (v == nullptr || !v->IsString()) return {};
+  return {v->GetString(), v->GetStringLength()};
+}
+
+void CollectStrings(const rapidjson::Value* array, std::vector<std::string_view>& out) {
+  if (array == nullptr || !array->IsArray()) return;
+  out.reserve(array->Size());
+  for (const auto& item : array->GetArray()) {
+    // A non-string item keeps its slot empty so that indexes still match the JSON path.
+    out.emplace_back(item.IsString() ? std::string_view(item.GetString(), item.GetStringLength())
+                                     : std::string_view());
+  }
+}
+
+void CollectContainers(const rapidjson::Value& pod_spec, std::string_view member,
+                       ContainerType type, const std::string& spec_path,
+                       std::vector<Container>& out) {
+  const rapidjson::Value* list = Member(pod_spec, member);
+  if (list == nullptr || !list->IsArray()) return;
+  int index = 0;
+  for (const auto& item : list->GetArray()) {
+    Container c;
+    c.type = type;
+    c.path = spec_path;
+    c.path += '.';
+    c.path += member;
+    c.path += '[';
+    c.path += std::to_string(index++);
+    c.path += ']';
+    if (item.IsObject()) {
+      c.name = StringMember(item, "name");
+      c.image = StringMember(item, "image");
+      CollectStrings(Member(item, "command"), c.command);
+      CollectStrings(Member(item, "args"), c.args);
+      if (const rapidjson::Value* env = Member(item, "env"); env != nullptr && env->IsArray()) {
+        c.env.reserve(env->Size());
+        for (const auto& var : env->GetArray()) {
+          EnvVar e;
+          if (var.IsObject()) {
+            e.name = StringMember(var, "name");
+            const rapidjson::Value* value = Member(var, "value");
+            if (value != nullptr && value->IsString()) {
+              e.value = {value->GetString(), value->GetStringLength()};
+              e.has_value = true;
+            }
+          }
+          c.env.push_back(e);
+        }
+      }
+    }
+    out.push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
+std::span<const std::string_view> PodTemplateKinds() { return kPodTemplateKinds; }
+
+bool CarriesPodTemplate(std::string_view kind) {
+  return std::find(kPodTemplateKinds.begin(), kPodTemplateKinds.end(), kind) !=
+         kPodTemplateKinds.end();
+}
+
+std::optional<Workload> ExtractWorkload(std::string_view kind, const rapidjson::Value& object) {
+  if (!CarriesPodTemplate(kind)) return std::nullopt;
+  Workload w;
+  w.kind = kind;
+  if (const rapidjson::Value* metadata = Member(object, "metadata")) {
+    w.namespace_ = StringMember(*metadata, "namespace");
+    w.name = StringMember(*metadata, "name");
+    if (w.name.empty()) w.name = StringMember(*metadata, "generateName");
+  }
+  const rapidjson::Value* spec = &object;
+  for (std::string_view member : PodSpecMembers(kind)) {
+    if (!w.pod_spec_path.empty()) w.pod_spec_path += '.';
+    w.pod_spec_path += member;
+    spec = spec ? Member(*spec, member) : nullptr;
+  }
+  if (spec == nullptr || !spec->IsObject()) return w;  // a template without containers
+  CollectContainers(*spec, "initContainers", ContainerType::kInitContainer, w.pod_spec_path,
+                    w.containers);
+  CollectContainers(*spec, "containers", ContainerType::kContainer, w.pod_spec_path, w.containers);
+  CollectContainers(*spec, "ephemeralContainers", ContainerType::kEphemeralContainer,
+                    w.pod_spec_path, w.containers);
+  return w;
+}
+
+}  // namespace stratum_guard::policy

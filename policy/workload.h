@@ -1,0 +1,55 @@
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+namespace stratum_guard::policy {
+
+// The plain data the policy judges: the containers of one pod template, found inside any
+// Kubernetes object that carries one. Views point into the JSON value passed to
+// ExtractWorkload, which must outlive the Workload.
+
+enum class ContainerType { kContainer, kInitContainer, kEphemeralContainer };
+
+struct EnvVar {
+  std::string_view name;
+  std::string_view value;  // literal `value`; empty when has_value is false
+  bool has_value = false;  // false for valueFrom (secret, configmap, field refs)
+};
+
+struct Container {
+  ContainerType type = ContainerType::kContainer;
+  std::string_view name;
+  std::string_view image;
+  std::vector<std::string_view> command;
+  std::vector<std::string_view> args;
+  std::vector<EnvVar> env;
+  // JSON path of this container inside the object, e.g. "spec.template.spec.containers[1]".
+  std::string path;
+};
+
+struct Workload {
+  std::string_view kind;         // "Deployment", "Pod", ...
+  std::string_view namespace_;   // metadata.namespace; callers may fill it from the request
+  std::string_view name;         // metadata.name, or metadata.generateName when name is empty
+  std::string pod_spec_path;     // e.g. "spec.template.spec", "spec.jobTemplate.spec.template.spec"
+  std::vector<Container> containers;
+};
+
+// The kinds whose objects carry a pod spec: Pod, PodTemplate, Deployment, ReplicaSet,
+// StatefulSet, DaemonSet, Job, CronJob, ReplicationController.
+std::span<const std::string_view> PodTemplateKinds();
+bool CarriesPodTemplate(std::string_view kind);
+
+// Finds the pod spec of `object` (a parsed Kubernetes object of `kind`) and collects its
+// containers, initContainers and ephemeralContainers. Returns nullopt when the kind carries no
+// pod template. Tolerates missing or mistyped fields (they are skipped): the API server has
+// validated the object already, and a manifest on disk may be partial.
+std::optional<Workload> ExtractWorkload(std::string_view kind, const rapidjson::Value& object);
+
+}  // namespace stratum_guard::policy
