@@ -1,28 +1,636 @@
-#include "policy/policy.h"
+// Policy::Evaluate: a workload in, a verdict out. Reads only the compiled snapshot, so any
+// number of threads may evaluate at once. The common case (a benign pod) costs one RE2::Set scan
+// per string plus a few hash lookups per word, and allocates only the verdict and small scratch
+// vectors; expansion and decoding copy text only when a string actually contains `$` or a blob.
+
+#include <algorithm>
+#include <cstring>
+
+#include "policy/compiled.h"
+#include "policy/text.h"
 
 namespace stratum_guard::policy {
 namespace embedded {
 std::string_view DefaultPolicyText();
 }
 
+std::unique_ptr<Policy::Impl> CompilePolicyImpl(std::string_view yaml_text,
+                                                std::string_view source);
+
+namespace {
+
+constexpr int kMaxDecodeDepth = 2;                // blob inside a blob, no deeper
+constexpr std::size_t kDecodeBudget = 64 * 1024;  // decoded bytes per container
+constexpr std::size_t kMaxEvidence = 80;
+
+enum class FieldKind : std::uint8_t { kImage, kCommand, kArgs, kEnv };
+
+struct FieldRef {
+  FieldKind kind = FieldKind::kImage;
+  int index = 0;
+  int position = 0;  // image, command..., args..., env...: the order of findings
+};
+
+FieldClass ClassOf(FieldKind kind) {
+  switch (kind) {
+    case FieldKind::kCommand:
+      return FieldClass::kCommand;
+    case FieldKind::kEnv:
+      return FieldClass::kEnv;
+    default:
+      return FieldClass::kArgs;
+  }
+}
+
+struct Hit {
+  int rule = 0;
+  FieldRef field;
+  std::string evidence;
+  std::string_view note;  // how the evidence was found when not literally: "decoded from base64"
+  Action action = Action::kAudit;
+  int partner = -1;  // the hit that escalated this one
+};
+
+struct ScanWord {
+  std::string_view text;
+  bool command_position = false;
+  FieldRef field;
+  std::string_view note;
+};
+
+bool HasUpper(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+bool MixedCase(std::string_view s) {
+  bool lower = false, upper = false;
+  for (char c : s) {
+    lower |= c >= 'a' && c <= 'z';
+    upper |= c >= 'A' && c <= 'Z';
+  }
+  return lower && upper;
+}
+
+// Confirms a wallet candidate. Random base58 has both cases; a hex digest or an ordinary word of
+// the same length usually does not, and a wallet must never be guessed from those.
+bool ValidWallet(WalletFormat format, std::string_view m) {
+  switch (format) {
+    case WalletFormat::kNone:
+      return true;
+    case WalletFormat::kMonero:
+      return MixedCase(m);
+    case WalletFormat::kDero:
+      return m.starts_with("dero1") || MixedCase(m.substr(4));
+    case WalletFormat::kBitcoin:
+      return m.starts_with("bc1") || MixedCase(m);
+    case WalletFormat::kEthereum:
+      return m.find_first_not_of("0x") != std::string_view::npos;
+  }
+  return false;
+}
+
+bool IsHostChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.';
+}
+
+bool IsShell(std::string_view name) {
+  return name == "sh" || name == "bash" || name == "ash" || name == "dash" || name == "zsh" ||
+         name == "ksh" || name == "mksh" || name == "busybox";
+}
+
+// The flag that makes an interpreter run its next argument as code, or "" for none.
+std::string_view InlineCodeFlag(std::string_view name) {
+  if (name.starts_with("python") || name == "pypy" || name == "pypy3") return "-c";
+  if (name == "perl" || name == "ruby" || name == "node" || name == "nodejs") return "-e";
+  if (name == "php") return "-r";
+  return {};
+}
+
+// Scans the containers of one workload. Scratch buffers live here and are reused from one
+// container to the next.
+class Scanner {
+ public:
+  explicit Scanner(const Policy::Impl& p) : p_(p) {}
+
+  void Scan(const Container& c);
+  std::vector<Hit>& hits() { return hits_; }
+
+ private:
+  void AddHit(int rule, const FieldRef& field, std::string_view evidence, std::string_view note);
+  void ScanImage(std::string_view image);
+  void ScanText(std::string_view text, const FieldRef& field, std::string_view note);
+  void ScanWords(const std::vector<ScanWord>& words, bool in_script);
+  void ScanHosts(std::string_view text, const FieldRef& field, std::string_view note);
+  void ScanScript(std::string_view script, const FieldRef& field, int depth, std::string_view note);
+  std::string_view Keep(std::string s) {
+    arena_.push_back(std::make_unique<std::string>(std::move(s)));
+    return *arena_.back();
+  }
+  std::optional<std::string_view> EnvLookup(std::string_view name) const {
+    for (std::size_t i = env_.size(); i-- > 0;) {
+      if (env_[i].first == name) return env_[i].second;
+    }
+    return std::nullopt;
+  }
+
+  const Policy::Impl& p_;
+  std::vector<Hit> hits_;
+  std::vector<std::unique_ptr<std::string>> arena_;                 // expanded and decoded texts
+  std::vector<std::pair<std::string_view, std::string_view>> env_;  // literal env, resolved
+  std::vector<ScanWord> words_;
+  std::vector<int> set_matches_;
+  std::string lower_;
+  std::size_t decode_budget_ = kDecodeBudget;
+};
+
+void Scanner::AddHit(int rule, const FieldRef& field, std::string_view evidence,
+                     std::string_view note) {
+  if (field.kind != FieldKind::kImage &&
+      (p_.compiled[rule].fields & FieldBit(ClassOf(field.kind))) == 0) {
+    return;
+  }
+  for (const Hit& h : hits_) {
+    if (h.rule == rule && h.field.position == field.position) return;  // one per rule and field
+  }
+  Hit hit;
+  hit.rule = rule;
+  hit.field = field;
+  hit.evidence = text::Truncate(evidence, kMaxEvidence);
+  hit.note = note;
+  hit.action = p_.compiled[rule].info.action;
+  hits_.push_back(std::move(hit));
+}
+
+void Scanner::ScanImage(std::string_view image) {
+  if (image.empty() || (p_.image_names.empty() && p_.image_paths.empty())) return;
+  text::ImageRef ref = text::ParseImage(image);
+  FieldRef field{FieldKind::kImage, 0, 0};
+  std::string_view name = HasUpper(ref.name) ? text::ToLower(ref.name, lower_) : ref.name;
+  if (auto it = p_.image_names.find(name); it != p_.image_names.end()) {
+    for (int rule : it->second) AddHit(rule, field, image, {});
+  }
+  if (p_.image_paths.empty()) return;
+  std::string_view path = ref.repository;
+  if (path.starts_with("library/")) path.remove_prefix(8);
+  if (HasUpper(path)) path = text::ToLower(path, lower_);
+  if (auto it = p_.image_paths.find(path); it != p_.image_paths.end()) {
+    for (int rule : it->second) AddHit(rule, field, image, {});
+  }
+}
+
+void Scanner::ScanText(std::string_view text, const FieldRef& field, std::string_view note) {
+  const int cls = static_cast<int>(ClassOf(field.kind));
+  const RE2::Set* set = p_.sets[cls].get();
+  if (set == nullptr || text.empty()) return;
+  set_matches_.clear();
+  if (!set->Match(text, &set_matches_)) return;
+  std::sort(set_matches_.begin(), set_matches_.end());
+  for (int index : set_matches_) {
+    const Pattern& pattern = p_.patterns[p_.set_patterns[cls][index]];
+    re2::StringPiece input(text.data(), text.size());
+    re2::StringPiece match;
+    std::size_t pos = 0;
+    // A wallet-shaped word may fail its check while a later one passes: try a few.
+    for (int tries = 0; tries < 8 && pos <= text.size(); ++tries) {
+      if (!pattern.re->Match(input, pos, text.size(), RE2::UNANCHORED, &match, 1)) break;
+      std::string_view m(match.data(), match.size());
+      if (ValidWallet(pattern.wallet, m)) {
+        AddHit(pattern.rule, field, m, note);
+        break;
+      }
+      pos =
+          static_cast<std::size_t>(match.data() - text.data()) + std::max<std::size_t>(1, m.size());
+    }
+  }
+}
+
+void Scanner::ScanHosts(std::string_view text, const FieldRef& field, std::string_view note) {
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    if (!IsHostChar(text[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t start = i;
+    while (i < n && IsHostChar(text[i])) ++i;
+    std::size_t end = i;
+    while (start < end && (text[start] == '-' || text[start] == '.')) ++start;
+    while (end > start && (text[end - 1] == '-' || text[end - 1] == '.')) --end;
+    if (start == end) continue;
+    std::string_view host = text.substr(start, end - start);
+    // host:port, and where the token ends (for evidence).
+    int port = 0;
+    std::size_t token_end = end;
+    if (end == i && i + 1 < n && text[i] == ':' && text[i + 1] >= '0' && text[i + 1] <= '9') {
+      std::size_t k = i + 1;
+      while (k < n && k - i <= 5 && text[k] >= '0' && text[k] <= '9') {
+        port = port * 10 + (text[k] - '0');
+        ++k;
+      }
+      if (k < n && text[k] >= '0' && text[k] <= '9') port = 0;  // more than 5 digits
+      token_end = k;
+    }
+    std::string_view token = text.substr(start, token_end - start);
+    bool dotted = host.find('.') != std::string_view::npos;
+    if (dotted && !p_.domains.empty()) {
+      std::string_view lower = HasUpper(host) ? text::ToLower(host, lower_) : host;
+      // Walk the labels: the whole host, then each suffix after a dot. Matching whole labels
+      // only is what keeps evil-supportxmr.com (and supportxmr.com.example) apart from
+      // supportxmr.com.
+      std::string_view suffix = lower;
+      while (true) {
+        if (auto it = p_.domains.find(suffix); it != p_.domains.end()) {
+          for (int rule : it->second) AddHit(rule, field, token, note);
+          break;
+        }
+        std::size_t dot = suffix.find('.');
+        if (dot == std::string_view::npos) break;
+        suffix.remove_prefix(dot + 1);
+      }
+    }
+    if (port > 0 && !p_.ports.empty()) {
+      bool has_letter = std::any_of(host.begin(), host.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      });
+      // A web URL on port 3333 is a web app (Grafana), not a pool: skip http(s) and ws(s).
+      bool web = false;
+      if (start >= 3 && text.substr(start - 3, 3) == "://") {
+        std::size_t s = start - 3;
+        while (s > 0 &&
+               (std::isalnum(static_cast<unsigned char>(text[s - 1])) != 0 || text[s - 1] == '+')) {
+          --s;
+        }
+        std::string_view scheme = text.substr(s, start - 3 - s);
+        web = scheme == "http" || scheme == "https" || scheme == "ws" || scheme == "wss" ||
+              scheme == "HTTP" || scheme == "HTTPS";
+      }
+      if ((has_letter || dotted) && !web) {
+        if (auto it = p_.ports.find(port); it != p_.ports.end()) {
+          for (int rule : it->second) AddHit(rule, field, token, note);
+        }
+      }
+    }
+    i = std::max(i, token_end);
+  }
+}
+
+void Scanner::ScanWords(const std::vector<ScanWord>& words, bool in_script) {
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const ScanWord& w = words[i];
+    if (w.text.empty()) continue;
+    if (!p_.binaries.empty() && (w.command_position || in_script)) {
+      std::string_view base = text::Basename(w.text);
+      if (HasUpper(base)) base = text::ToLower(base, lower_);
+      if (auto it = p_.binaries.find(base); it != p_.binaries.end()) {
+        for (int rule : it->second) AddHit(rule, w.field, w.text, w.note);
+      }
+    }
+    if (w.text[0] == '-' && !p_.flags.empty()) {
+      std::size_t eq = w.text.find('=');
+      std::string_view name = w.text.substr(0, eq);
+      if (auto it = p_.flags.find(name); it != p_.flags.end()) {
+        std::string_view value;
+        bool joined = eq != std::string_view::npos;
+        if (joined) {
+          value = w.text.substr(eq + 1);
+        } else if (i + 1 < words.size()) {
+          value = words[i + 1].text;
+        }
+        for (int spec_index : it->second) {
+          const FlagSpec& spec = p_.flag_specs[spec_index];
+          if (spec.values.empty()) {
+            AddHit(spec.rule, w.field, w.text, w.note);
+            continue;
+          }
+          std::string lower_value(value);
+          for (char& c : lower_value)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          for (std::size_t v = 0; v < spec.values.size(); ++v) {
+            bool ok = spec.value_prefix[v]
+                          ? std::string_view(lower_value).starts_with(spec.values[v])
+                          : lower_value == spec.values[v];
+            if (ok) {
+              std::string evidence(name);
+              evidence += joined ? "=" : " ";
+              evidence += value;
+              AddHit(spec.rule, w.field, evidence, w.note);
+              break;
+            }
+          }
+        }
+      }
+    }
+    if (p_.has_host_matchers) ScanHosts(w.text, w.field, w.note);
+  }
+}
+
+void Scanner::ScanScript(std::string_view script, const FieldRef& field, int depth,
+                         std::string_view note) {
+  std::vector<ScanWord> words;
+  {
+    std::vector<text::Word> split;
+    text::SplitWords(script, true, split);
+    words.reserve(split.size());
+    for (const text::Word& w : split) words.push_back({w.text, w.command_position, field, note});
+  }
+  ScanWords(words, true);
+
+  if (script.find('$') != std::string_view::npos) {
+    // Variables set in the script itself (P=stratum+tcp://...; xmrig -o $P) win over the
+    // container's env, as they would in the shell.
+    std::vector<std::pair<std::string_view, std::string_view>> local;
+    for (const ScanWord& w : words) {
+      std::size_t eq = w.text.find('=');
+      if (eq != std::string_view::npos && eq > 0 && w.text[0] != '-') {
+        local.emplace_back(w.text.substr(0, eq), w.text.substr(eq + 1));
+      }
+    }
+    auto lookup = [&](std::string_view name) -> std::optional<std::string_view> {
+      for (std::size_t i = local.size(); i-- > 0;) {
+        if (local[i].first == name) return local[i].second;
+      }
+      return EnvLookup(name);
+    };
+    if (auto expanded = text::ExpandShell(script, lookup)) {
+      std::string_view kept = Keep(std::move(*expanded));
+      constexpr std::string_view kNote = "after shell variable expansion";
+      ScanText(kept, field, kNote);
+      std::vector<text::Word> split;
+      text::SplitWords(kept, true, split);
+      std::vector<ScanWord> expanded_words;
+      for (const text::Word& w : split) {
+        expanded_words.push_back({w.text, w.command_position, field, kNote});
+      }
+      ScanWords(expanded_words, true);
+    }
+  }
+
+  if (depth >= kMaxDecodeDepth || decode_budget_ == 0) return;
+  std::vector<std::string> decoded;
+  text::DecodeBase64Blobs(script, &decode_budget_, decoded);
+  std::size_t base64_count = decoded.size();
+  text::DecodeHexBlobs(script, &decode_budget_, decoded);
+  for (std::size_t i = 0; i < decoded.size(); ++i) {
+    std::string_view note_for = i < base64_count ? "decoded from base64" : "decoded from hex";
+    std::string_view kept = Keep(std::move(decoded[i]));
+    ScanText(kept, field, note_for);
+    ScanScript(kept, field, depth + 1, note_for);
+  }
+}
+
+void Scanner::Scan(const Container& c) {
+  hits_.clear();
+  arena_.clear();
+  env_.clear();
+  words_.clear();
+  decode_budget_ = kDecodeBudget;
+
+  ScanImage(c.image);
+
+  // The container's literal env, with $(VAR) references to earlier variables expanded as the
+  // kubelet does. valueFrom variables are unknown here and stay unexpanded wherever used.
+  const int env_base = 1 + static_cast<int>(c.command.size() + c.args.size());
+  env_.reserve(c.env.size());
+  auto env_lookup = [this](std::string_view name) { return EnvLookup(name); };
+  for (std::size_t k = 0; k < c.env.size(); ++k) {
+    const EnvVar& var = c.env[k];
+    if (!var.has_value) continue;
+    std::string_view value = var.value;
+    if (value.find('$') != std::string_view::npos) {
+      value = Keep(text::ExpandKubelet(value, env_lookup));
+    }
+    env_.emplace_back(var.name, value);
+    FieldRef field{FieldKind::kEnv, static_cast<int>(k), env_base + static_cast<int>(k)};
+    ScanText(value, field, {});
+    std::vector<text::Word> split;
+    text::SplitWords(value, false, split);
+    words_.clear();
+    for (const text::Word& w : split) words_.push_back({w.text, false, field, {}});
+    ScanWords(words_, false);
+  }
+
+  // command then args, as one command line (the kubelet runs command + args).
+  struct Element {
+    std::string_view text;
+    FieldRef field;
+    std::string_view note;
+  };
+  std::vector<Element> elements;
+  elements.reserve(c.command.size() + c.args.size());
+  for (std::size_t i = 0; i < c.command.size() + c.args.size(); ++i) {
+    bool is_command = i < c.command.size();
+    std::string_view raw = is_command ? c.command[i] : c.args[i - c.command.size()];
+    FieldRef field{is_command ? FieldKind::kCommand : FieldKind::kArgs,
+                   static_cast<int>(is_command ? i : i - c.command.size()),
+                   1 + static_cast<int>(i)};
+    std::string_view note;
+    if (raw.find("$(") != std::string_view::npos) {
+      std::string expanded = text::ExpandKubelet(raw, env_lookup);
+      if (expanded != raw) {
+        raw = Keep(std::move(expanded));
+        note = "after expanding $(VAR) from env";
+      }
+    }
+    elements.push_back({raw, field, note});
+  }
+
+  words_.clear();
+  bool command_position = true;
+  bool in_wrapper = false;
+  std::string_view code_flag;  // set after a shell or interpreter: the flag that precedes code
+  bool next_is_script = false;
+  for (const Element& e : elements) {
+    ScanText(e.text, e.field, e.note);
+    if (next_is_script) {
+      next_is_script = false;
+      ScanScript(e.text, e.field, 0, e.note);
+      continue;
+    }
+    if (!code_flag.empty()) {
+      if (e.text.starts_with("-") && !e.text.starts_with("--")) {
+        bool is_code_flag =
+            code_flag == "sh" ? e.text.find('c') != std::string_view::npos : e.text == code_flag;
+        if (is_code_flag) {
+          next_is_script = true;
+          code_flag = {};
+        }
+      } else if (!e.text.starts_with("-")) {
+        code_flag = {};  // a script file, not inline code
+      }
+    }
+    std::vector<text::Word> split;
+    text::SplitWords(e.text, false, split);
+    for (const text::Word& w : split) {
+      bool at_command = command_position;
+      words_.push_back({w.text, at_command, e.field, e.note});
+      if (!at_command) continue;
+      std::string_view base = text::Basename(w.text);
+      if (text::IsCommandWrapper(base)) {
+        in_wrapper = true;
+        continue;
+      }
+      if (in_wrapper && (w.text.starts_with("-") ||
+                         w.text.find_first_not_of("0123456789.smh") == std::string_view::npos)) {
+        continue;
+      }
+      if (IsShell(base)) code_flag = "sh";
+      if (std::string_view f = InlineCodeFlag(base); !f.empty()) code_flag = f;
+      command_position = false;
+      in_wrapper = false;
+    }
+  }
+  ScanWords(words_, false);
+}
+
+std::string FieldName(const Container& c, const FieldRef& f) {
+  switch (f.kind) {
+    case FieldKind::kImage:
+      return "image";
+    case FieldKind::kCommand:
+      return "command[" + std::to_string(f.index) + "]";
+    case FieldKind::kArgs:
+      return "args[" + std::to_string(f.index) + "]";
+    case FieldKind::kEnv:
+      return "env[" + std::string(c.env[f.index].name) + "]";
+  }
+  return {};
+}
+
+std::string FieldPath(const Container& c, const FieldRef& f) {
+  std::string path = c.path;
+  switch (f.kind) {
+    case FieldKind::kImage:
+      return path + ".image";
+    case FieldKind::kCommand:
+      return path + ".command[" + std::to_string(f.index) + "]";
+    case FieldKind::kArgs:
+      return path + ".args[" + std::to_string(f.index) + "]";
+    case FieldKind::kEnv:
+      return path + ".env[" + std::to_string(f.index) + "].value";
+  }
+  return path;
+}
+
+struct Ordered {
+  std::size_t container;
+  int position;
+  Finding finding;
+};
+
+void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verdict) {
+  const bool namespace_exempt = p.exemptions.CoversNamespace(workload.namespace_);
+  Scanner scanner(p);
+  std::vector<Ordered> findings;
+  std::vector<Ordered> exempted;
+  for (std::size_t ci = 0; ci < workload.containers.size(); ++ci) {
+    const Container& c = workload.containers[ci];
+    scanner.Scan(c);
+    std::vector<Hit>& hits = scanner.hits();
+    if (hits.empty()) continue;
+    const bool image_exempt = p.exemptions.CoversImage(c.image);
+    std::vector<bool> rule_exempt(hits.size(), false);
+    for (std::size_t h = 0; h < hits.size(); ++h) {
+      const Exemptions& e = p.compiled[hits[h].rule].exempt;
+      rule_exempt[h] =
+          !e.Empty() && (e.CoversNamespace(workload.namespace_) || e.CoversImage(c.image));
+    }
+    // Supporting evidence escalates when another listed signal fired in the same container.
+    for (std::size_t h = 0; h < hits.size(); ++h) {
+      const CompiledRule& rule = p.compiled[hits[h].rule];
+      if (!rule.combines || rule_exempt[h]) continue;
+      for (std::size_t o = 0; o < hits.size(); ++o) {
+        if (o == h || rule_exempt[o] || hits[o].rule == hits[h].rule) continue;
+        if (std::find(rule.combine_with.begin(), rule.combine_with.end(), hits[o].rule) !=
+            rule.combine_with.end()) {
+          hits[h].action = std::max(hits[h].action, rule.combine_action);
+          hits[h].partner = static_cast<int>(o);
+          break;
+        }
+      }
+    }
+    std::string who = "container \"" + std::string(c.name) + "\" ";
+    for (std::size_t h = 0; h < hits.size(); ++h) {
+      const Hit& hit = hits[h];
+      const CompiledRule& rule = p.compiled[hit.rule];
+      Finding f;
+      f.rule_id = rule.info.id;
+      f.action = hit.action;
+      f.container = std::string(c.name);
+      f.field = FieldName(c, hit.field);
+      f.path = FieldPath(c, hit.field);
+      f.evidence = hit.evidence;
+      f.message = who + f.field + " has " + rule.finding + " \"" + hit.evidence + "\"";
+      if (!hit.note.empty()) f.message += " (" + std::string(hit.note) + ")";
+      if (hit.partner >= 0) {
+        const Hit& other = hits[hit.partner];
+        f.message += ", together with " + p.compiled[other.rule].finding + " in " +
+                     FieldName(c, other.field);
+      }
+      bool exempt = namespace_exempt || image_exempt || rule_exempt[h];
+      (exempt ? exempted : findings).push_back({ci, hit.field.position, std::move(f)});
+    }
+  }
+  auto by_order = [](const Ordered& a, const Ordered& b) {
+    if (a.container != b.container) return a.container < b.container;
+    if (a.position != b.position) return a.position < b.position;
+    return a.finding.rule_id < b.finding.rule_id;
+  };
+  std::stable_sort(findings.begin(), findings.end(), by_order);
+  std::stable_sort(exempted.begin(), exempted.end(), by_order);
+  verdict.findings.reserve(findings.size());
+  for (Ordered& o : findings) verdict.findings.push_back(std::move(o.finding));
+  verdict.exempted.reserve(exempted.size());
+  for (Ordered& o : exempted) verdict.exempted.push_back(std::move(o.finding));
+}
+
+}  // namespace
+
 PolicyError::PolicyError(std::string source, int line, std::string rule_id, std::string problem)
-    : std::runtime_error(source + ":" + std::to_string(line) + ": " + problem),
+    : std::runtime_error(source + ":" + std::to_string(line) + ": " +
+                         (rule_id.empty() ? "" : "rule " + rule_id + ": ") + problem),
       source_(std::move(source)),
       line_(line),
       rule_id_(std::move(rule_id)),
       problem_(std::move(problem)) {}
 
-struct Policy::Impl {
-  std::vector<RuleInfo> rules;
-};
 Policy::Policy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Policy::~Policy() = default;
-std::shared_ptr<const Policy> Policy::Compile(std::string_view, std::string_view source) {
-  throw PolicyError(std::string(source), 0, "", "policy engine not built yet");
+
+std::shared_ptr<const Policy> Policy::Compile(std::string_view yaml_text, std::string_view source) {
+  return std::shared_ptr<const Policy>(new Policy(CompilePolicyImpl(yaml_text, source)));
 }
-std::shared_ptr<const Policy> Policy::Default() { return Compile(DefaultText(), "<default>"); }
+
+std::shared_ptr<const Policy> Policy::Default() {
+  // Compiled once: the embedded text never changes, and its validity is a unit test.
+  static const std::shared_ptr<const Policy> kDefault = Compile(DefaultText(), "<default>");
+  return kDefault;
+}
+
 std::string_view Policy::DefaultText() { return embedded::DefaultPolicyText(); }
-Verdict Policy::Evaluate(const Workload&) const { return {}; }
+
+Verdict Policy::Evaluate(const Workload& workload) const {
+  Verdict verdict;
+  try {
+    EvaluateInto(*impl_, workload, verdict);
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here. Fail closed: a miner must not slip through because
+    // the webhook ran short of memory; the webhook's failurePolicy is the place to choose
+    // otherwise.
+    verdict = Verdict{};
+    Finding f;
+    f.rule_id = "internal-error";
+    f.action = Action::kDeny;
+    f.message = std::string("policy evaluation failed: ") + e.what();
+    try {
+      verdict.findings.push_back(std::move(f));
+    } catch (...) {
+    }
+  }
+  return verdict;
+}
+
 const std::vector<RuleInfo>& Policy::rules() const { return impl_->rules; }
 
 }  // namespace stratum_guard::policy

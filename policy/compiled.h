@@ -1,0 +1,97 @@
+#pragma once
+
+// The compiled form of a policy (Policy::Impl): built once by the loader (loader.cpp), only read
+// by Evaluate (policy.cpp). Everything a request needs is precomputed here: literal lists are hash
+// maps keyed by lower-case text, regexes sit in one RE2::Set per field class so that a string is
+// scanned once whatever the number of patterns.
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace stratum_guard::policy {
+
+// Where a text matcher looks. Image matchers look only at the image.
+enum class FieldClass : std::uint8_t { kCommand = 0, kArgs = 1, kEnv = 2 };
+constexpr int kFieldClassCount = 3;
+constexpr std::uint8_t FieldBit(FieldClass c) { return std::uint8_t{1} << static_cast<int>(c); }
+constexpr std::uint8_t kAllFields = 0x7;
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+// Exemptions, top-level or per rule. Images are compared in normalized form
+// (text::NormalizedImage / NormalizedRepository).
+struct Exemptions {
+  std::vector<std::string> namespaces;
+  std::vector<std::string> exact_images;         // normalized full references
+  std::vector<std::string> repository_prefixes;  // normalized, without trailing '/'
+  bool Empty() const {
+    return namespaces.empty() && exact_images.empty() && repository_prefixes.empty();
+  }
+  bool CoversNamespace(std::string_view ns) const;
+  bool CoversImage(std::string_view image) const;
+};
+
+// Built-in wallet formats: a regex finds candidates, a check in code weeds out look-alikes.
+enum class WalletFormat : std::uint8_t { kNone, kMonero, kDero, kBitcoin, kEthereum };
+
+struct CompiledRule {
+  RuleInfo info;
+  std::string finding;  // noun phrase for messages: "Stratum pool URL"
+  std::uint8_t fields = kAllFields;
+  bool combines = false;
+  Action combine_action = Action::kDeny;
+  std::vector<int> combine_with;  // rule indexes
+  Exemptions exempt;
+};
+
+struct Pattern {
+  int rule = 0;
+  WalletFormat wallet = WalletFormat::kNone;
+  std::unique_ptr<RE2> re;
+};
+
+struct FlagSpec {
+  int rule = 0;
+  std::string flag;                 // "--algo", "-a"
+  std::vector<std::string> values;  // lower case; empty means any value (or none)
+  std::vector<bool> value_prefix;   // value ended in '*'
+};
+
+struct Policy::Impl {
+  std::vector<RuleInfo> rules;
+  std::vector<CompiledRule> compiled;
+  Exemptions exemptions;
+
+  std::vector<Pattern> patterns;
+  // One set per field class over the patterns of the rules that look at that class; the set's
+  // match indexes map back to `patterns` through set_patterns.
+  std::array<std::unique_ptr<RE2::Set>, kFieldClassCount> sets;
+  std::array<std::vector<int>, kFieldClassCount> set_patterns;
+
+  StringMap<std::vector<int>> image_names;  // last path component -> rules
+  StringMap<std::vector<int>> image_paths;  // repository without registry -> rules
+  StringMap<std::vector<int>> binaries;     // basename -> rules
+  StringMap<std::vector<int>> domains;      // registrable suffix -> rules
+  StringMap<std::vector<int>> flags;        // flag -> indexes into flag_specs
+  std::vector<FlagSpec> flag_specs;
+  std::unordered_map<int, std::vector<int>> ports;  // port -> rules
+  bool has_host_matchers = false;  // domains or ports: worth extracting host tokens
+};
+
+}  // namespace stratum_guard::policy

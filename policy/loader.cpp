@@ -1,0 +1,473 @@
+// Policy::Compile: YAML text -> Policy::Impl. Every mistake is a PolicyError that names the
+// source, the line, the rule and the problem; nothing is silently ignored (unknown keys
+// included), because a typo in a security policy must not quietly disable a rule.
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+// yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false positive in its
+// operator[]); the warning is about their header, not this file.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#include <yaml-cpp/yaml.h>
+#pragma GCC diagnostic pop
+
+#include "policy/compiled.h"
+#include "policy/text.h"
+
+namespace stratum_guard::policy {
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+int Line(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  return mark.line < 0 ? 0 : mark.line + 1;
+}
+
+class Loader {
+ public:
+  explicit Loader(std::string_view source) : source_(source) {}
+
+  std::unique_ptr<Policy::Impl> Load(std::string_view yaml_text);
+
+ private:
+  [[noreturn]] void Fail(const YAML::Node& at, std::string problem) const {
+    throw PolicyError(source_, Line(at), rule_id_, std::move(problem));
+  }
+  [[noreturn]] void Fail(int line, std::string problem) const {
+    throw PolicyError(source_, line, rule_id_, std::move(problem));
+  }
+
+  // Rejects keys outside `allowed` and duplicate keys; `what` names the map in messages.
+  void CheckKeys(const YAML::Node& map, std::string_view what,
+                 std::initializer_list<std::string_view> allowed) const;
+  const YAML::Node& RequireMap(const YAML::Node& node, std::string_view what) const;
+  std::string Scalar(const YAML::Node& node, std::string_view what) const;
+  // A non-empty sequence of scalars.
+  std::vector<std::pair<std::string, YAML::Node>> ScalarList(const YAML::Node& node,
+                                                             std::string_view what) const;
+  Action ParseAction(const YAML::Node& node, std::string_view what) const;
+  Exemptions ParseExemptions(const YAML::Node& node, std::string_view what) const;
+  void ParseRule(const YAML::Node& node);
+  void ParseMatch(const YAML::Node& node, int rule_index);
+  void AddPattern(const std::string& regex, const YAML::Node& at, int rule_index,
+                  WalletFormat wallet);
+
+  std::string source_;
+  std::string rule_id_;  // the rule being parsed, for errors
+  std::unique_ptr<Policy::Impl> impl_ = std::make_unique<Policy::Impl>();
+  std::vector<std::pair<YAML::Node, int>> combines_;  // combine nodes to resolve after all ids
+};
+
+void Loader::CheckKeys(const YAML::Node& map, std::string_view what,
+                       std::initializer_list<std::string_view> allowed) const {
+  std::set<std::string> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const YAML::Node& key = it->first;
+    if (!key.IsScalar()) Fail(key, std::string(what) + ": keys must be strings");
+    std::string name = key.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      std::string list;
+      for (std::string_view a : allowed) {
+        if (!list.empty()) list += ", ";
+        list += a;
+      }
+      Fail(key,
+           std::string(what) + ": unknown key \"" + name + "\" (expected one of: " + list + ")");
+    }
+    if (!seen.insert(name).second)
+      Fail(key, std::string(what) + ": duplicate key \"" + name + "\"");
+  }
+}
+
+const YAML::Node& Loader::RequireMap(const YAML::Node& node, std::string_view what) const {
+  if (!node.IsMap()) Fail(node, std::string(what) + " must be a mapping");
+  return node;
+}
+
+std::string Loader::Scalar(const YAML::Node& node, std::string_view what) const {
+  if (!node.IsScalar()) Fail(node, std::string(what) + " must be a string");
+  return node.Scalar();
+}
+
+std::vector<std::pair<std::string, YAML::Node>> Loader::ScalarList(const YAML::Node& node,
+                                                                   std::string_view what) const {
+  if (!node.IsSequence()) Fail(node, std::string(what) + " must be a list");
+  if (node.size() == 0) Fail(node, std::string(what) + " must not be empty");
+  std::vector<std::pair<std::string, YAML::Node>> out;
+  for (const YAML::Node& item : node) {
+    if (!item.IsScalar() || item.Scalar().empty()) {
+      Fail(item, std::string(what) + ": every item must be a non-empty string");
+    }
+    out.emplace_back(item.Scalar(), item);
+  }
+  return out;
+}
+
+Action Loader::ParseAction(const YAML::Node& node, std::string_view what) const {
+  std::string name = Scalar(node, what);
+  if (name == "deny") return Action::kDeny;
+  if (name == "warn") return Action::kWarn;
+  if (name == "audit") return Action::kAudit;
+  Fail(node,
+       std::string(what) + ": unknown action \"" + name + "\" (expected deny, warn or audit)");
+}
+
+bool ValidNamespace(std::string_view ns) {
+  // A DNS-1123 label, as Kubernetes requires of namespace names.
+  if (ns.empty() || ns.size() > 63 || ns.front() == '-' || ns.back() == '-') return false;
+  return std::all_of(ns.begin(), ns.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+Exemptions Loader::ParseExemptions(const YAML::Node& node, std::string_view what) const {
+  Exemptions out;
+  RequireMap(node, what);
+  CheckKeys(node, what, {"namespaces", "images"});
+  if (node["namespaces"]) {
+    for (auto& [ns, at] : ScalarList(node["namespaces"], std::string(what) + ".namespaces")) {
+      if (!ValidNamespace(ns)) {
+        Fail(at, std::string(what) + ".namespaces: \"" + ns + "\" is not a valid namespace name");
+      }
+      out.namespaces.push_back(ns);
+    }
+  }
+  if (const YAML::Node images = node["images"]) {
+    std::string images_what = std::string(what) + ".images";
+    RequireMap(images, images_what);
+    CheckKeys(images, images_what, {"exact", "prefixes"});
+    if (!images["exact"] && !images["prefixes"]) {
+      Fail(images, images_what + " must have \"exact\" or \"prefixes\"");
+    }
+    if (images["exact"]) {
+      for (auto& [image, at] : ScalarList(images["exact"], images_what + ".exact")) {
+        text::ImageRef ref = text::ParseImage(image);
+        if (ref.tag.empty() && ref.digest.empty()) {
+          Fail(at, images_what + ".exact: \"" + image +
+                       "\" has no tag or digest (use prefixes to exempt a whole repository)");
+        }
+        out.exact_images.push_back(text::NormalizedImage(image));
+      }
+    }
+    if (images["prefixes"]) {
+      for (auto& [prefix, at] : ScalarList(images["prefixes"], images_what + ".prefixes")) {
+        std::string p = prefix;
+        while (!p.empty() && p.back() == '/') p.pop_back();
+        std::size_t last_slash = p.rfind('/');
+        std::size_t last_colon = p.rfind(':');
+        bool has_tag = last_colon != std::string::npos &&
+                       (last_slash == std::string::npos || last_colon > last_slash) &&
+                       last_slash != std::string::npos;
+        if (p.empty() || p.find('@') != std::string::npos || has_tag) {
+          Fail(at, images_what + ".prefixes: \"" + prefix +
+                       "\" must be a repository path without tag or digest");
+        }
+        // One component is a registry ("ghcr.io", "localhost:5000") or a Docker Hub namespace
+        // ("acme" covers docker.io/acme/...), never docker.io/library/acme.
+        std::string normalized;
+        if (last_slash == std::string::npos) {
+          bool registry = p.find_first_of(".:") != std::string::npos || p == "localhost";
+          normalized = Lower(registry ? p : "docker.io/" + p);
+        } else {
+          normalized = text::NormalizedRepository(p);
+        }
+        out.repository_prefixes.push_back(std::move(normalized));
+      }
+    }
+  }
+  return out;
+}
+
+void Loader::AddPattern(const std::string& regex, const YAML::Node& at, int rule_index,
+                        WalletFormat wallet) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto re = std::make_unique<RE2>(regex, options);
+  if (!re->ok()) Fail(at, "match.patterns: invalid regex \"" + regex + "\": " + re->error());
+  impl_->patterns.push_back({rule_index, wallet, std::move(re)});
+}
+
+bool ValidDomain(std::string_view d) {
+  if (d.empty() || d.front() == '.' || d.back() == '.' || d.find('.') == std::string_view::npos ||
+      d.find("..") != std::string_view::npos) {
+    return false;
+  }
+  return std::all_of(d.begin(), d.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+}
+
+bool ValidImageName(std::string_view n) {
+  if (n.empty() || n.front() == '/' || n.back() == '/') return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '/';
+  });
+}
+
+void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
+  RequireMap(node, "match");
+  CheckKeys(node, "match",
+            {"patterns", "wallets", "images", "binaries", "domains", "flags", "ports"});
+  if (node.size() == 0) Fail(node, "match must have at least one matcher");
+  Policy::Impl& impl = *impl_;
+  if (node["patterns"]) {
+    for (auto& [regex, at] : ScalarList(node["patterns"], "match.patterns")) {
+      AddPattern(regex, at, rule_index, WalletFormat::kNone);
+    }
+  }
+  if (node["wallets"]) {
+    for (auto& [format, at] : ScalarList(node["wallets"], "match.wallets")) {
+      // Candidates only: the WalletFormat check in Evaluate confirms them.
+      if (format == "monero") {
+        AddPattern(R"(\b[48][0-9AB][1-9A-HJ-NP-Za-km-z]{93}(?:[1-9A-HJ-NP-Za-km-z]{11})?\b)", at,
+                   rule_index, WalletFormat::kMonero);
+      } else if (format == "dero") {
+        AddPattern(R"(\b(?:dero1q[02-9ac-hj-np-z]{58,62}|dERo[1-9A-HJ-NP-Za-km-z]{94})\b)", at,
+                   rule_index, WalletFormat::kDero);
+      } else if (format == "bitcoin") {
+        AddPattern(R"(\b(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{25,87})\b)", at,
+                   rule_index, WalletFormat::kBitcoin);
+      } else if (format == "ethereum") {
+        AddPattern(R"(\b0x[0-9a-fA-F]{40}\b)", at, rule_index, WalletFormat::kEthereum);
+      } else {
+        Fail(at, "match.wallets: unknown wallet format \"" + format +
+                     "\" (expected monero, dero, bitcoin or ethereum)");
+      }
+    }
+  }
+  if (node["images"]) {
+    for (auto& [name, at] : ScalarList(node["images"], "match.images")) {
+      std::string lower = Lower(name);
+      if (!ValidImageName(lower)) {
+        Fail(at, "match.images: \"" + name +
+                     "\" must be a repository name without registry, tag or digest");
+      }
+      auto& map = lower.find('/') == std::string::npos ? impl.image_names : impl.image_paths;
+      map[lower].push_back(rule_index);
+    }
+  }
+  if (node["binaries"]) {
+    for (auto& [name, at] : ScalarList(node["binaries"], "match.binaries")) {
+      if (name.find('/') != std::string::npos || name.find(' ') != std::string::npos) {
+        Fail(at, "match.binaries: \"" + name + "\" must be a file name without a path");
+      }
+      impl.binaries[Lower(name)].push_back(rule_index);
+    }
+  }
+  if (node["domains"]) {
+    for (auto& [domain, at] : ScalarList(node["domains"], "match.domains")) {
+      std::string lower = Lower(domain);
+      if (!ValidDomain(lower)) {
+        Fail(at, "match.domains: \"" + domain + "\" is not a domain name (like pool.example.com)");
+      }
+      impl.domains[lower].push_back(rule_index);
+      impl.has_host_matchers = true;
+    }
+  }
+  if (const YAML::Node flags = node["flags"]) {
+    if (!flags.IsSequence()) Fail(flags, "match.flags must be a list");
+    if (flags.size() == 0) Fail(flags, "match.flags must not be empty");
+    for (const YAML::Node& item : flags) {
+      FlagSpec spec;
+      spec.rule = rule_index;
+      // Bound once: assigning a YAML::Node later would overwrite the node it refers to.
+      const YAML::Node flag_node = item.IsMap() ? item["flag"] : item;
+      if (item.IsMap()) {
+        CheckKeys(item, "match.flags item", {"flag", "values"});
+        if (!flag_node) Fail(item, "match.flags item: missing \"flag\"");
+        if (item["values"]) {
+          for (auto& [value, at] : ScalarList(item["values"], "match.flags values")) {
+            std::string v = Lower(value);
+            bool prefix = v.size() > 1 && v.back() == '*';
+            if (prefix) v.pop_back();
+            spec.values.push_back(v);
+            spec.value_prefix.push_back(prefix);
+          }
+        }
+      } else if (!item.IsScalar()) {
+        Fail(item, "match.flags: every item must be a flag or a {flag, values} mapping");
+      }
+      spec.flag = Scalar(flag_node, "match.flags flag");
+      if (spec.flag.size() < 2 || spec.flag[0] != '-' || spec.flag.find('=') != std::string::npos) {
+        Fail(flag_node, "match.flags: \"" + spec.flag + "\" must start with '-' and have no '='");
+      }
+      impl.flags[spec.flag].push_back(static_cast<int>(impl.flag_specs.size()));
+      impl.flag_specs.push_back(std::move(spec));
+    }
+  }
+  if (const YAML::Node ports = node["ports"]) {
+    if (!ports.IsSequence()) Fail(ports, "match.ports must be a list");
+    if (ports.size() == 0) Fail(ports, "match.ports must not be empty");
+    for (const YAML::Node& item : ports) {
+      int port = 0;
+      bool ok = item.IsScalar();
+      if (ok) {
+        try {
+          port = item.as<int>();
+        } catch (const YAML::Exception&) {
+          ok = false;
+        }
+      }
+      if (!ok || port < 1 || port > 65535) {
+        Fail(item, "match.ports: \"" + (item.IsScalar() ? item.Scalar() : std::string("?")) +
+                       "\" is not a port number (1-65535)");
+      }
+      impl.ports[port].push_back(rule_index);
+      impl.has_host_matchers = true;
+    }
+  }
+}
+
+void Loader::ParseRule(const YAML::Node& node) {
+  rule_id_.clear();
+  RequireMap(node, "rule");
+  if (node["id"] && node["id"].IsScalar()) rule_id_ = node["id"].Scalar();
+  CheckKeys(node, "rule",
+            {"id", "description", "action", "finding", "fields", "match", "combine", "exempt"});
+  CompiledRule rule;
+  if (!node["id"]) Fail(node, "rule has no \"id\"");
+  rule.info.id = Scalar(node["id"], "id");
+  const std::string& id = rule.info.id;
+  // Ids are URL anchors in docs and deny messages: keep them to a safe alphabet.
+  if (id.empty() || id.size() > 63 ||
+      !std::all_of(
+          id.begin(), id.end(),
+          [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }) ||
+      id.front() == '-') {
+    Fail(node["id"], "id \"" + id + "\" must be lower-case letters, digits and '-' (at most 63)");
+  }
+  for (const RuleInfo& other : impl_->rules) {
+    if (other.id == id) Fail(node["id"], "duplicate rule id \"" + id + "\"");
+  }
+  if (!node["description"]) Fail(node, "rule has no \"description\"");
+  rule.info.description = Scalar(node["description"], "description");
+  if (!node["action"]) Fail(node, "rule has no \"action\"");
+  rule.info.action = ParseAction(node["action"], "action");
+  rule.finding = node["finding"] ? Scalar(node["finding"], "finding") : "a suspicious value";
+  if (const YAML::Node fields = node["fields"]) {
+    rule.fields = 0;
+    for (auto& [field, at] : ScalarList(fields, "fields")) {
+      if (field == "command") {
+        rule.fields |= FieldBit(FieldClass::kCommand);
+      } else if (field == "args") {
+        rule.fields |= FieldBit(FieldClass::kArgs);
+      } else if (field == "env") {
+        rule.fields |= FieldBit(FieldClass::kEnv);
+      } else {
+        Fail(at, "fields: unknown field \"" + field + "\" (expected command, args or env)");
+      }
+    }
+  }
+  if (node["exempt"]) rule.exempt = ParseExemptions(node["exempt"], "exempt");
+  int index = static_cast<int>(impl_->compiled.size());
+  if (!node["match"]) Fail(node, "rule has no \"match\"");
+  impl_->rules.push_back(rule.info);
+  impl_->compiled.push_back(std::move(rule));
+  ParseMatch(node["match"], index);
+  if (node["combine"]) combines_.emplace_back(node["combine"], index);
+}
+
+std::unique_ptr<Policy::Impl> Loader::Load(std::string_view yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    Fail(e.mark.line < 0 ? 0 : e.mark.line + 1, "YAML syntax error: " + e.msg);
+  }
+  if (!root.IsMap()) Fail(root, "a policy must be a mapping with \"version\" and \"rules\"");
+  CheckKeys(root, "policy", {"version", "exemptions", "rules"});
+  if (!root["version"]) Fail(root, "policy has no \"version\" (use version: 1)");
+  if (Scalar(root["version"], "version") != "1") {
+    Fail(root["version"], "unsupported version \"" + root["version"].Scalar() + "\" (use 1)");
+  }
+  if (root["exemptions"]) impl_->exemptions = ParseExemptions(root["exemptions"], "exemptions");
+  const YAML::Node rules = root["rules"];
+  if (!rules) Fail(root, "policy has no \"rules\"");
+  if (!rules.IsSequence()) Fail(rules, "rules must be a list");
+  if (rules.size() == 0) Fail(rules, "rules must not be empty");
+  for (const YAML::Node& rule : rules) ParseRule(rule);
+
+  for (auto& [node, index] : combines_) {
+    CompiledRule& rule = impl_->compiled[index];
+    rule_id_ = rule.info.id;
+    RequireMap(node, "combine");
+    CheckKeys(node, "combine", {"with", "action"});
+    if (!node["with"]) Fail(node, "combine has no \"with\"");
+    if (!node["action"]) Fail(node, "combine has no \"action\"");
+    rule.combine_action = ParseAction(node["action"], "combine.action");
+    if (rule.combine_action <= rule.info.action) {
+      Fail(node["action"], "combine.action must be stronger than the rule's own action");
+    }
+    for (auto& [other, at] : ScalarList(node["with"], "combine.with")) {
+      if (other == rule.info.id) Fail(at, "combine.with names the rule itself");
+      auto it = std::find_if(impl_->rules.begin(), impl_->rules.end(),
+                             [&](const RuleInfo& r) { return r.id == other; });
+      if (it == impl_->rules.end()) Fail(at, "combine.with: unknown rule \"" + other + "\"");
+      rule.combine_with.push_back(static_cast<int>(it - impl_->rules.begin()));
+    }
+    rule.combines = true;
+  }
+  rule_id_.clear();
+
+  // One RE2::Set per field class: a string is scanned once for all patterns of its class.
+  for (int cls = 0; cls < kFieldClassCount; ++cls) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto set = std::make_unique<RE2::Set>(options, RE2::UNANCHORED);
+    for (int p = 0; p < static_cast<int>(impl_->patterns.size()); ++p) {
+      const Pattern& pattern = impl_->patterns[p];
+      if ((impl_->compiled[pattern.rule].fields & (1 << cls)) == 0) continue;
+      std::string error;
+      if (set->Add(pattern.re->pattern(), &error) < 0) {
+        Fail(0, "pattern \"" + pattern.re->pattern() + "\": " + error);
+      }
+      impl_->set_patterns[cls].push_back(p);
+    }
+    if (impl_->set_patterns[cls].empty()) continue;
+    if (!set->Compile()) Fail(0, "the patterns are too large to compile together");
+    impl_->sets[cls] = std::move(set);
+  }
+  return std::move(impl_);
+}
+
+}  // namespace
+
+bool Exemptions::CoversNamespace(std::string_view ns) const {
+  return std::find(namespaces.begin(), namespaces.end(), ns) != namespaces.end();
+}
+
+bool Exemptions::CoversImage(std::string_view image) const {
+  if (exact_images.empty() && repository_prefixes.empty()) return false;
+  if (!exact_images.empty()) {
+    std::string normalized = text::NormalizedImage(image);
+    if (std::find(exact_images.begin(), exact_images.end(), normalized) != exact_images.end()) {
+      return true;
+    }
+  }
+  std::string repository = text::NormalizedRepository(image);
+  for (const std::string& prefix : repository_prefixes) {
+    // At a path boundary: "ghcr.io/acme" covers ghcr.io/acme/x, not ghcr.io/acme-evil/x.
+    if (repository == prefix ||
+        (repository.size() > prefix.size() && repository.starts_with(prefix) &&
+         repository[prefix.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::unique_ptr<Policy::Impl> CompilePolicyImpl(std::string_view yaml_text,
+                                                std::string_view source) {
+  return Loader(source).Load(yaml_text);
+}
+
+}  // namespace stratum_guard::policy
