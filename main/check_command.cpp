@@ -1,16 +1,70 @@
 #include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "check/check.h"
+#include "check/manifest_reader.h"
+#include "check/report.h"
+#include "common/files.h"
 #include "main/commands.h"
+#include "policy/policy.h"
 
 namespace stratum_guard::cli {
 
-// Placeholder until the check work lands; replaced by its owner.
+// `stratum-guard check`: judges manifests offline, for CI and for a look before `kubectl apply`.
+// Exit codes (docs/CHECK.md): 0 nothing denied, 1 something denied, 2 usage, policy or parse
+// errors.
 Command AddCheckCommand(CLI::App& root) {
-  CLI::App* app = root.add_subcommand("check", "(not built yet)");
-  return {app, [] {
-            std::cerr << "stratum-guard check: not built yet\n";
-            return 2;
-          }};
+  struct Options {
+    std::string policy_file;
+    std::string output = "text";
+    std::string default_namespace;
+    bool quiet = false;
+    std::vector<std::string> paths;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* app = root.add_subcommand(
+      "check", "Judge Kubernetes manifests offline (files, directories, - for stdin)");
+  app->add_option("--policy", options->policy_file, "Policy file replacing the default policy");
+  app->add_option("-o,--output", options->output, "Report format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app->add_option("-n,--namespace", options->default_namespace,
+                  "Namespace for objects that name none (as kubectl -n would apply them)");
+  app->add_flag("-q,--quiet", options->quiet,
+                "Text report: list only denied and warned objects, warnings and errors");
+  app->add_option("PATH", options->paths, "Manifest files or directories, - for stdin")->required();
+
+  auto run = [options]() -> int {
+    std::shared_ptr<const policy::Policy> compiled;
+    try {
+      if (options->policy_file.empty()) {
+        compiled = policy::Policy::Default();
+      } else {
+        std::string error;
+        std::optional<std::string> text = common::ReadFile(options->policy_file, &error);
+        if (!text) {
+          std::cerr << "stratum-guard check: " << error << "\n";
+          return 2;
+        }
+        compiled = policy::Policy::Compile(*text, options->policy_file);
+      }
+    } catch (const policy::PolicyError& e) {
+      std::cerr << e.what() << "\n";
+      return 2;
+    }
+    check::ReadResult read = check::ReadManifests(options->paths, std::cin);
+    check::Report report =
+        check::Check(read, check::EvaluatorFor(compiled), options->default_namespace);
+    if (options->output == "json") {
+      check::WriteJson(report, std::cout);
+    } else {
+      check::WriteText(report, std::cout, std::cerr, {.quiet = options->quiet});
+    }
+    std::cout.flush();
+    return report.ExitCode();
+  };
+  return {app, run};
 }
 
 }  // namespace stratum_guard::cli
