@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# stratum-guard's container image: built on Debian 12 with the same packages as the Makefile's
+# BUILD_DEPS, run on debian:12-slim with only the shared libraries the binary links.
+#   docker build -t ghcr.io/stratum-guard/stratum-guard:0.1.0 .
+# (Not built on the project's development machines, which run no container engine: see
+# docs/INSTALL.md.)
+
+FROM debian:12 AS build
+# Keep in step with BUILD_DEPS in the Makefile (the test and benchmark libraries are not needed
+# here, but installing the same list keeps one source of truth for what builds the project).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      cmake make g++ pkg-config git ca-certificates openssl curl \
+      libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
+      libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
+      -DSTRATUM_GUARD_TESTS=OFF -DSTRATUM_GUARD_BENCH=OFF \
+ && cmake --build /build -j"$(nproc)" --target stratum-guard \
+ && strip /build/stratum-guard \
+ && /build/stratum-guard policy default >/dev/null
+
+FROM debian:12-slim
+# Runtime libraries only: Boost (Beast, Asio), RapidJSON and CLI11 are header-only. libstdc++6
+# and libgcc-s1 are already in the base image.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libssl3 libre2-9 libyaml-cpp0.7 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /build/stratum-guard /usr/local/bin/stratum-guard
+# Fail the build, not the first pod, when a shared library is missing.
+RUN if ldd /usr/local/bin/stratum-guard | grep 'not found'; then exit 1; fi \
+ && stratum-guard policy default >/dev/null
+# A numeric user (65532, as in distroless' nonroot) so that runAsNonRoot can verify it.
+USER 65532:65532
+EXPOSE 8443 9090
+ENTRYPOINT ["stratum-guard"]
+CMD ["serve"]
