@@ -8,7 +8,9 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <algorithm>
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,6 +35,23 @@ struct StringHash {
 };
 template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+// A cheap "certainly not in the list" test before a hash lookup: one bit per (length, last
+// character) pair of the listed words, ASCII case-insensitive. Most words of a benign pod fail it,
+// which saves hashing them.
+class WordFilter {
+ public:
+  void Add(std::string_view word) { bits_.set(Key(word)); }
+  bool MayContain(std::string_view word) const { return !word.empty() && bits_.test(Key(word)); }
+
+ private:
+  static std::size_t Key(std::string_view word) {
+    unsigned char last = static_cast<unsigned char>(word.back());
+    if (last >= 'A' && last <= 'Z') last = static_cast<unsigned char>(last - 'A' + 'a');
+    return (std::min<std::size_t>(word.size(), 63) << 8) | last;
+  }
+  std::bitset<64 * 256> bits_;
+};
 
 // Exemptions, top-level or per rule. Images are compared in normalized form
 // (text::NormalizedImage / NormalizedRepository).
@@ -89,6 +108,9 @@ struct Policy::Impl {
   StringMap<std::vector<int>> binaries;     // basename -> rules
   StringMap<std::vector<int>> domains;      // registrable suffix -> rules
   StringMap<std::vector<int>> flags;        // flag -> indexes into flag_specs
+  WordFilter binary_filter;                 // over binaries
+  WordFilter tld_filter;                    // over the last label of domains
+  WordFilter flag_filter;                   // over flags
   std::vector<FlagSpec> flag_specs;
   std::unordered_map<int, std::vector<int>> ports;  // port -> rules
   bool has_host_matchers = false;  // domains or ports: worth extracting host tokens

@@ -190,7 +190,9 @@ void Loader::AddPattern(const std::string& regex, const YAML::Node& at, int rule
                         WalletFormat wallet) {
   RE2::Options options;
   options.set_log_errors(false);
-  auto re = std::make_unique<RE2>(regex, options);
+  // Multi-line: `^` and `$` anchor at each line, which is also what keeps the joined prefilter
+  // scan of a container's strings (policy.cpp) a superset of the per-string scan.
+  auto re = std::make_unique<RE2>("(?m)" + regex, options);
   if (!re->ok()) Fail(at, "match.patterns: invalid regex \"" + regex + "\": " + re->error());
   impl_->patterns.push_back({rule_index, wallet, std::move(re)});
 }
@@ -261,6 +263,7 @@ void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
         Fail(at, "match.binaries: \"" + name + "\" must be a file name without a path");
       }
       impl.binaries[Lower(name)].push_back(rule_index);
+      impl.binary_filter.Add(Lower(name));
     }
   }
   if (node["domains"]) {
@@ -270,6 +273,7 @@ void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
         Fail(at, "match.domains: \"" + domain + "\" is not a domain name (like pool.example.com)");
       }
       impl.domains[lower].push_back(rule_index);
+      impl.tld_filter.Add(lower.substr(lower.rfind('.') + 1));
       impl.has_host_matchers = true;
     }
   }
@@ -301,6 +305,7 @@ void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
         Fail(flag_node, "match.flags: \"" + spec.flag + "\" must start with '-' and have no '='");
       }
       impl.flags[spec.flag].push_back(static_cast<int>(impl.flag_specs.size()));
+      impl.flag_filter.Add(spec.flag);
       impl.flag_specs.push_back(std::move(spec));
     }
   }

@@ -108,10 +108,11 @@ std::string_view InlineCodeFlag(std::string_view name) {
 }
 
 // Scans the containers of one workload. Scratch buffers live here and are reused from one
-// container to the next.
+// container to the next, and (through ThreadScanner) from one evaluation to the next on the same
+// thread, so a benign pod costs next to no allocation.
 class Scanner {
  public:
-  explicit Scanner(const Policy::Impl& p) : p_(p) {}
+  void Reset(const Policy::Impl& p) { p_ = &p; }
 
   void Scan(const Container& c);
   std::vector<Hit>& hits() { return hits_; }
@@ -119,7 +120,11 @@ class Scanner {
  private:
   void AddHit(int rule, const FieldRef& field, std::string_view evidence, std::string_view note);
   void ScanImage(std::string_view image);
-  void ScanText(std::string_view text, const FieldRef& field, std::string_view note);
+  // `prefiltered`: the text was part of this container's combined prefilter scan, so it can be
+  // skipped when that scan found nothing for its field class.
+  void ScanText(std::string_view text, const FieldRef& field, std::string_view note,
+                bool prefiltered = false);
+  void Prefilter();
   void ScanWords(const std::vector<ScanWord>& words, bool in_script);
   void ScanHosts(std::string_view text, const FieldRef& field, std::string_view note);
   void ScanScript(std::string_view script, const FieldRef& field, int depth, std::string_view note);
@@ -134,10 +139,24 @@ class Scanner {
     return std::nullopt;
   }
 
-  const Policy::Impl& p_;
+  struct Element {
+    std::string_view text;
+    FieldRef field;
+    std::string_view note;
+  };
+
+  const Policy::Impl* p_ = nullptr;
   std::vector<Hit> hits_;
+  std::vector<Element> elements_;
+  std::vector<text::Word> split_;
+  // Per decode depth (plus one for shell expansion), reused.
+  std::array<std::vector<text::Word>, kMaxDecodeDepth + 2> script_split_;
+  std::array<std::vector<ScanWord>, kMaxDecodeDepth + 2> script_words_;
+  std::string combined_;
+  std::array<bool, kFieldClassCount> may_match_{};
   std::vector<std::unique_ptr<std::string>> arena_;                 // expanded and decoded texts
   std::vector<std::pair<std::string_view, std::string_view>> env_;  // literal env, resolved
+  std::vector<int> env_index_;  // env_[i] is c.env[env_index_[i]]
   std::vector<ScanWord> words_;
   std::vector<int> set_matches_;
   std::string lower_;
@@ -147,7 +166,7 @@ class Scanner {
 void Scanner::AddHit(int rule, const FieldRef& field, std::string_view evidence,
                      std::string_view note) {
   if (field.kind != FieldKind::kImage &&
-      (p_.compiled[rule].fields & FieldBit(ClassOf(field.kind))) == 0) {
+      (p_->compiled[rule].fields & FieldBit(ClassOf(field.kind))) == 0) {
     return;
   }
   for (const Hit& h : hits_) {
@@ -158,36 +177,37 @@ void Scanner::AddHit(int rule, const FieldRef& field, std::string_view evidence,
   hit.field = field;
   hit.evidence = text::Truncate(evidence, kMaxEvidence);
   hit.note = note;
-  hit.action = p_.compiled[rule].info.action;
+  hit.action = p_->compiled[rule].info.action;
   hits_.push_back(std::move(hit));
 }
 
 void Scanner::ScanImage(std::string_view image) {
-  if (image.empty() || (p_.image_names.empty() && p_.image_paths.empty())) return;
+  if (image.empty() || (p_->image_names.empty() && p_->image_paths.empty())) return;
   text::ImageRef ref = text::ParseImage(image);
   FieldRef field{FieldKind::kImage, 0, 0};
   std::string_view name = HasUpper(ref.name) ? text::ToLower(ref.name, lower_) : ref.name;
-  if (auto it = p_.image_names.find(name); it != p_.image_names.end()) {
+  if (auto it = p_->image_names.find(name); it != p_->image_names.end()) {
     for (int rule : it->second) AddHit(rule, field, image, {});
   }
-  if (p_.image_paths.empty()) return;
+  if (p_->image_paths.empty()) return;
   std::string_view path = ref.repository;
   if (path.starts_with("library/")) path.remove_prefix(8);
   if (HasUpper(path)) path = text::ToLower(path, lower_);
-  if (auto it = p_.image_paths.find(path); it != p_.image_paths.end()) {
+  if (auto it = p_->image_paths.find(path); it != p_->image_paths.end()) {
     for (int rule : it->second) AddHit(rule, field, image, {});
   }
 }
 
-void Scanner::ScanText(std::string_view text, const FieldRef& field, std::string_view note) {
+void Scanner::ScanText(std::string_view text, const FieldRef& field, std::string_view note,
+                       bool prefiltered) {
   const int cls = static_cast<int>(ClassOf(field.kind));
-  const RE2::Set* set = p_.sets[cls].get();
-  if (set == nullptr || text.empty()) return;
+  const RE2::Set* set = p_->sets[cls].get();
+  if (set == nullptr || text.empty() || (prefiltered && !may_match_[cls])) return;
   set_matches_.clear();
   if (!set->Match(text, &set_matches_)) return;
   std::sort(set_matches_.begin(), set_matches_.end());
   for (int index : set_matches_) {
-    const Pattern& pattern = p_.patterns[p_.set_patterns[cls][index]];
+    const Pattern& pattern = p_->patterns[p_->set_patterns[cls][index]];
     re2::StringPiece input(text.data(), text.size());
     re2::StringPiece match;
     std::size_t pos = 0;
@@ -234,14 +254,15 @@ void Scanner::ScanHosts(std::string_view text, const FieldRef& field, std::strin
     }
     std::string_view token = text.substr(start, token_end - start);
     bool dotted = host.find('.') != std::string_view::npos;
-    if (dotted && !p_.domains.empty()) {
+    if (dotted && !p_->domains.empty() &&
+        p_->tld_filter.MayContain(host.substr(host.rfind('.') + 1))) {
       std::string_view lower = HasUpper(host) ? text::ToLower(host, lower_) : host;
       // Walk the labels: the whole host, then each suffix after a dot. Matching whole labels
       // only is what keeps evil-supportxmr.com (and supportxmr.com.example) apart from
       // supportxmr.com.
       std::string_view suffix = lower;
       while (true) {
-        if (auto it = p_.domains.find(suffix); it != p_.domains.end()) {
+        if (auto it = p_->domains.find(suffix); it != p_->domains.end()) {
           for (int rule : it->second) AddHit(rule, field, token, note);
           break;
         }
@@ -250,7 +271,7 @@ void Scanner::ScanHosts(std::string_view text, const FieldRef& field, std::strin
         suffix.remove_prefix(dot + 1);
       }
     }
-    if (port > 0 && !p_.ports.empty()) {
+    if (port > 0 && !p_->ports.empty()) {
       bool has_letter = std::any_of(host.begin(), host.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
       });
@@ -267,7 +288,7 @@ void Scanner::ScanHosts(std::string_view text, const FieldRef& field, std::strin
               scheme == "HTTP" || scheme == "HTTPS";
       }
       if ((has_letter || dotted) && !web) {
-        if (auto it = p_.ports.find(port); it != p_.ports.end()) {
+        if (auto it = p_->ports.find(port); it != p_->ports.end()) {
           for (int rule : it->second) AddHit(rule, field, token, note);
         }
       }
@@ -280,17 +301,19 @@ void Scanner::ScanWords(const std::vector<ScanWord>& words, bool in_script) {
   for (std::size_t i = 0; i < words.size(); ++i) {
     const ScanWord& w = words[i];
     if (w.text.empty()) continue;
-    if (!p_.binaries.empty() && (w.command_position || in_script)) {
-      std::string_view base = text::Basename(w.text);
+    std::string_view base =
+        w.command_position || in_script ? text::Basename(w.text) : std::string_view();
+    if (p_->binary_filter.MayContain(base)) {
       if (HasUpper(base)) base = text::ToLower(base, lower_);
-      if (auto it = p_.binaries.find(base); it != p_.binaries.end()) {
+      if (auto it = p_->binaries.find(base); it != p_->binaries.end()) {
         for (int rule : it->second) AddHit(rule, w.field, w.text, w.note);
       }
     }
-    if (w.text[0] == '-' && !p_.flags.empty()) {
+    if (w.text[0] == '-' && !p_->flags.empty()) {
       std::size_t eq = w.text.find('=');
       std::string_view name = w.text.substr(0, eq);
-      if (auto it = p_.flags.find(name); it != p_.flags.end()) {
+      auto it = p_->flag_filter.MayContain(name) ? p_->flags.find(name) : p_->flags.end();
+      if (it != p_->flags.end()) {
         std::string_view value;
         bool joined = eq != std::string_view::npos;
         if (joined) {
@@ -299,7 +322,7 @@ void Scanner::ScanWords(const std::vector<ScanWord>& words, bool in_script) {
           value = words[i + 1].text;
         }
         for (int spec_index : it->second) {
-          const FlagSpec& spec = p_.flag_specs[spec_index];
+          const FlagSpec& spec = p_->flag_specs[spec_index];
           if (spec.values.empty()) {
             AddHit(spec.rule, w.field, w.text, w.note);
             continue;
@@ -322,19 +345,18 @@ void Scanner::ScanWords(const std::vector<ScanWord>& words, bool in_script) {
         }
       }
     }
-    if (p_.has_host_matchers) ScanHosts(w.text, w.field, w.note);
+    if (p_->has_host_matchers) ScanHosts(w.text, w.field, w.note);
   }
 }
 
 void Scanner::ScanScript(std::string_view script, const FieldRef& field, int depth,
                          std::string_view note) {
-  std::vector<ScanWord> words;
-  {
-    std::vector<text::Word> split;
-    text::SplitWords(script, true, split);
-    words.reserve(split.size());
-    for (const text::Word& w : split) words.push_back({w.text, w.command_position, field, note});
-  }
+  std::vector<ScanWord>& words = script_words_[depth];
+  words.clear();
+  std::vector<text::Word>& split = script_split_[depth];
+  split.clear();
+  text::SplitWords(script, true, split);
+  for (const text::Word& w : split) words.push_back({w.text, w.command_position, field, note});
   ScanWords(words, true);
 
   if (script.find('$') != std::string_view::npos) {
@@ -357,10 +379,13 @@ void Scanner::ScanScript(std::string_view script, const FieldRef& field, int dep
       std::string_view kept = Keep(std::move(*expanded));
       constexpr std::string_view kNote = "after shell variable expansion";
       ScanText(kept, field, kNote);
-      std::vector<text::Word> split;
-      text::SplitWords(kept, true, split);
-      std::vector<ScanWord> expanded_words;
-      for (const text::Word& w : split) {
+      // Slot depth + 1 is free until the decoding below recurses into it.
+      std::vector<text::Word>& expanded_split = script_split_[depth + 1];
+      expanded_split.clear();
+      text::SplitWords(kept, true, expanded_split);
+      std::vector<ScanWord>& expanded_words = script_words_[depth + 1];
+      expanded_words.clear();
+      for (const text::Word& w : expanded_split) {
         expanded_words.push_back({w.text, w.command_position, field, kNote});
       }
       ScanWords(expanded_words, true);
@@ -380,10 +405,38 @@ void Scanner::ScanScript(std::string_view script, const FieldRef& field, int dep
   }
 }
 
+void Scanner::Prefilter() {
+  // One RE2::Set scan per field class over all of the container's strings of that class, joined
+  // by newlines, instead of one per string: the per-call cost of RE2 (its DFA cache lock, the
+  // setup) dominates on short strings. Patterns are compiled multi-line, so `^` and `$` still
+  // anchor at each string; a match found here is only a hint, confirmed string by string.
+  for (int cls = 0; cls < kFieldClassCount; ++cls) {
+    may_match_[cls] = false;
+    const RE2::Set* set = p_->sets[cls].get();
+    if (set == nullptr) continue;
+    combined_.clear();
+    if (cls == static_cast<int>(FieldClass::kEnv)) {
+      for (const auto& var : env_) {
+        combined_ += var.second;
+        combined_ += '\n';
+      }
+    } else {
+      for (const Element& e : elements_) {
+        if (static_cast<int>(ClassOf(e.field.kind)) != cls) continue;
+        combined_ += e.text;
+        combined_ += '\n';
+      }
+    }
+    if (combined_.empty()) continue;
+    may_match_[cls] = set->Match(combined_, nullptr);
+  }
+}
+
 void Scanner::Scan(const Container& c) {
   hits_.clear();
   arena_.clear();
   env_.clear();
+  env_index_.clear();
   words_.clear();
   decode_budget_ = kDecodeBudget;
 
@@ -402,23 +455,12 @@ void Scanner::Scan(const Container& c) {
       value = Keep(text::ExpandKubelet(value, env_lookup));
     }
     env_.emplace_back(var.name, value);
-    FieldRef field{FieldKind::kEnv, static_cast<int>(k), env_base + static_cast<int>(k)};
-    ScanText(value, field, {});
-    std::vector<text::Word> split;
-    text::SplitWords(value, false, split);
-    words_.clear();
-    for (const text::Word& w : split) words_.push_back({w.text, false, field, {}});
-    ScanWords(words_, false);
+    env_index_.push_back(static_cast<int>(k));
   }
 
   // command then args, as one command line (the kubelet runs command + args).
-  struct Element {
-    std::string_view text;
-    FieldRef field;
-    std::string_view note;
-  };
-  std::vector<Element> elements;
-  elements.reserve(c.command.size() + c.args.size());
+  std::vector<Element>& elements = elements_;
+  elements.clear();
   for (std::size_t i = 0; i < c.command.size() + c.args.size(); ++i) {
     bool is_command = i < c.command.size();
     std::string_view raw = is_command ? c.command[i] : c.args[i - c.command.size()];
@@ -436,13 +478,27 @@ void Scanner::Scan(const Container& c) {
     elements.push_back({raw, field, note});
   }
 
+  Prefilter();
+
+  for (std::size_t e = 0; e < env_.size(); ++e) {
+    const int k = env_index_[e];
+    std::string_view value = env_[e].second;
+    FieldRef field{FieldKind::kEnv, k, env_base + k};
+    ScanText(value, field, {}, true);
+    split_.clear();
+    text::SplitWords(value, false, split_);
+    words_.clear();
+    for (const text::Word& w : split_) words_.push_back({w.text, false, field, {}});
+    ScanWords(words_, false);
+  }
+
   words_.clear();
   bool command_position = true;
   bool in_wrapper = false;
   std::string_view code_flag;  // set after a shell or interpreter: the flag that precedes code
   bool next_is_script = false;
   for (const Element& e : elements) {
-    ScanText(e.text, e.field, e.note);
+    ScanText(e.text, e.field, e.note, true);
     if (next_is_script) {
       next_is_script = false;
       ScanScript(e.text, e.field, 0, e.note);
@@ -460,9 +516,9 @@ void Scanner::Scan(const Container& c) {
         code_flag = {};  // a script file, not inline code
       }
     }
-    std::vector<text::Word> split;
-    text::SplitWords(e.text, false, split);
-    for (const text::Word& w : split) {
+    split_.clear();
+    text::SplitWords(e.text, false, split_);
+    for (const text::Word& w : split_) {
       bool at_command = command_position;
       words_.push_back({w.text, at_command, e.field, e.note});
       if (!at_command) continue;
@@ -521,7 +577,8 @@ struct Ordered {
 
 void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verdict) {
   const bool namespace_exempt = p.exemptions.CoversNamespace(workload.namespace_);
-  Scanner scanner(p);
+  thread_local Scanner scanner;
+  scanner.Reset(p);
   std::vector<Ordered> findings;
   std::vector<Ordered> exempted;
   for (std::size_t ci = 0; ci < workload.containers.size(); ++ci) {
