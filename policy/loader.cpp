@@ -192,6 +192,10 @@ void Loader::AddPattern(const std::string& regex, const YAML::Node& at, int rule
   options.set_log_errors(false);
   // Multi-line: `^` and `$` anchor at each line, which is also what keeps the joined prefilter
   // scan of a container's strings (policy.cpp) a superset of the per-string scan.
+  {
+    RE2 plain(regex, options);  // compiled as written first, so errors quote the user's text
+    if (!plain.ok()) Fail(at, "match.patterns: invalid regex \"" + regex + "\": " + plain.error());
+  }
   auto re = std::make_unique<RE2>("(?m)" + regex, options);
   if (!re->ok()) Fail(at, "match.patterns: invalid regex \"" + regex + "\": " + re->error());
   impl_->patterns.push_back({rule_index, wallet, std::move(re)});

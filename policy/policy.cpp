@@ -96,7 +96,7 @@ bool IsHostChar(char c) {
 
 bool IsShell(std::string_view name) {
   return name == "sh" || name == "bash" || name == "ash" || name == "dash" || name == "zsh" ||
-         name == "ksh" || name == "mksh" || name == "busybox";
+         name == "ksh" || name == "mksh";
 }
 
 // The flag that makes an interpreter run its next argument as code, or "" for none.
@@ -523,7 +523,7 @@ void Scanner::Scan(const Container& c) {
       words_.push_back({w.text, at_command, e.field, e.note});
       if (!at_command) continue;
       std::string_view base = text::Basename(w.text);
-      if (text::IsCommandWrapper(base)) {
+      if (text::IsCommandWrapper(base) || base == "busybox") {  // busybox sh -c ...
         in_wrapper = true;
         continue;
       }
