@@ -1,0 +1,155 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "policy/policy_store.h"
+#include "policy/verdict.h"
+#include "sweeper/clock.h"
+#include "sweeper/kube_api.h"
+#include "sweeper/leader_elector.h"
+#include "sweeper/rate_limiter.h"
+
+namespace stratum_guard::sweeper {
+
+// Everything `stratum-guard sweep` can be told. Defaults are the documented flag defaults.
+struct Options {
+  bool dry_run = false;                 // --dry-run: judge and report, never delete
+  int max_deletions_per_minute = 10;    // --max-deletions-per-minute (token bucket)
+  double circuit_breaker_ratio = 0.05;  // --circuit-breaker-ratio
+  int circuit_breaker_min = 5;          // --circuit-breaker-min
+  // --grace-period: DeleteOptions.gracePeriodSeconds; nullopt (flag -1) keeps the pod's own.
+  std::optional<std::int64_t> grace_period_seconds = 5;
+  int page_size = 500;                               // --page-size (list `limit`)
+  std::chrono::milliseconds resync_period{600'000};  // --resync-period
+  std::chrono::seconds watch_timeout{300};           // server-side timeoutSeconds of one watch
+  std::chrono::milliseconds backoff_initial{1'000};  // first pause after a failed call
+  std::chrono::milliseconds backoff_max{30'000};     // longest pause
+  int delete_attempts = 5;                           // per pod and pass, for 429/5xx/transport
+  int list_restarts = 3;  // expired continue tokens tolerated in one pass before giving up
+  // The sweeper's own pod (downward API POD_NAMESPACE / POD_NAME): never deleted, nor any pod
+  // of the same controller or carrying the same app.kubernetes.io/name in that namespace.
+  std::string self_namespace;
+  std::string self_name;
+  bool leader_elect = true;
+  LeaderElectionOptions leader;
+  bool emit_events = true;
+  // Candidates kept in memory per full pass; beyond this they are counted (so the circuit
+  // breaker still sees them) and left to the next pass.
+  std::size_t max_candidates = 10'000;
+};
+
+// What a pass did to one pod that had a deny finding.
+enum class PodAction {
+  kDeleted,      // DELETE accepted
+  kWouldDelete,  // dry run
+  kAlreadyGone,  // 404 or 409 (uid changed): someone else handled it
+  kCircuitOpen,  // not deleted: the circuit breaker is open
+  kNotLeader,    // not deleted: leadership lost (or stop requested) before the call
+  kFailed,       // the API refused or kept failing
+  kDeferred,     // over max_candidates: left for the next pass
+};
+std::string_view PodActionName(PodAction action);
+
+struct PodOutcome {
+  std::string namespace_;
+  std::string name;
+  std::string uid;
+  std::vector<policy::Finding> findings;  // deny findings first, then warn/audit
+  PodAction action = PodAction::kWouldDelete;
+  std::string error;
+};
+
+// The result of one full pass (list + judge + act).
+struct SweepReport {
+  std::uint64_t scanned = 0;
+  std::uint64_t skipped_self = 0;
+  std::uint64_t skipped_terminating = 0;  // deletionTimestamp set: already going away
+  std::uint64_t skipped_finished = 0;     // phase Succeeded/Failed: runs nothing
+  std::uint64_t candidates = 0;           // pods with a non-exempt deny finding
+  std::uint64_t deleted = 0;
+  bool circuit_open = false;
+  bool complete = false;  // the list reached its last page
+  std::string resource_version;
+  std::vector<PodOutcome> pods;     // every pod with a finding (deny, warn or audit)
+  std::vector<std::string> errors;  // what went wrong, one line each
+};
+
+// Text for `sweep --once`: counts, each pod with its findings and action, errors.
+std::string FormatReport(const SweepReport& report, bool dry_run);
+
+// Finds running miner pods and deletes them. Every pod is judged by the PolicyStore's current
+// snapshot (taken once per pass, and per event while watching, so reloads apply); deletions go
+// through a token bucket, a circuit breaker and, when enabled, leader election.
+// Not thread-safe: one thread calls SweepOnce or Run.
+class Sweeper {
+ public:
+  Sweeper(KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry, Clock& clock,
+          Options options);
+  ~Sweeper();
+  Sweeper(const Sweeper&) = delete;  // owns metric handles and a leader elector thread
+  Sweeper& operator=(const Sweeper&) = delete;
+
+  // One full pass without leader election (`sweep --once`). Returns what it saw and did.
+  SweepReport SweepOnce(const CancelCheck& cancelled = nullptr);
+
+  // Lists, then watches, resyncing every resync_period, until `stop` fires. With leader_elect,
+  // only while holding the lease: losing it stops deleting at once and goes back to waiting.
+  void Run(const StopSignal& stop);
+
+  bool circuit_open() const { return circuit_open_; }
+  // Candidates held in memory by the last full pass, at most (bounded-memory evidence).
+  std::size_t max_candidates_held() const { return max_candidates_held_; }
+
+ private:
+  // Judges one pod; fills `out` when it has findings. Returns true if it must be deleted.
+  bool Judge(const policy::Policy& policy, const rapidjson::Value& pod, SweepReport& report,
+             PodOutcome* out);
+  SweepReport FullSync(const CancelCheck& cancelled);
+  void Act(PodOutcome& pod, const CancelCheck& cancelled, SweepReport& report);
+  PodAction Delete(PodOutcome& pod, const CancelCheck& cancelled);
+  void EmitEvent(const PodOutcome& pod, std::string_view reason, std::string_view message);
+  bool MayDelete() const;
+  void ResolveSelf();
+  void WatchUntilResync(const std::string& resource_version, const CancelCheck& cancelled);
+  std::size_t BreakerThreshold(std::uint64_t scanned) const;
+  void SetCircuit(bool open);
+
+  KubeApi& api_;
+  policy::PolicyStore& policies_;
+  Clock& clock_;
+  Options options_;
+  TokenBucket bucket_;
+  std::unique_ptr<LeaderElector> elector_;
+  bool circuit_open_ = false;
+  std::uint64_t last_scanned_ = 0;
+  std::uint64_t deleted_since_sync_ = 0;
+  std::size_t max_candidates_held_ = 0;
+  std::shared_ptr<const policy::Policy> sync_policy_;  // the snapshot of the last full pass
+  std::uint64_t event_serial_ = 0;
+  std::unordered_set<std::string> detected_uids_;  // dry-run/circuit events sent once per pod
+  // Self identity, resolved from the API at start.
+  std::string self_controller_uid_;
+  std::string self_app_name_;
+  bool self_resolved_ = false;
+
+  prometheus::Counter& scanned_;
+  prometheus::Family<prometheus::Counter>& deleted_;
+  prometheus::Family<prometheus::Counter>& detected_;
+  prometheus::Family<prometheus::Counter>& errors_;
+  prometheus::Gauge& last_full_sync_;
+  prometheus::Gauge& is_leader_;
+  prometheus::Gauge& circuit_gauge_;
+};
+
+}  // namespace stratum_guard::sweeper

@@ -1,0 +1,334 @@
+// The sweeper's decisions, against the in-process FakeKubeApi and a simulated clock: what is
+// deleted and what is not, the safety rails, retries, events and metrics.
+#include <gtest/gtest.h>
+
+#include "policy/policy.h"
+#include "sweeper/sweeper.h"
+#include "test/fake_apiserver/fake_apiserver.h"
+#include "test/sweeper/fake_kube_api.h"
+#include "test/sweeper/sweeper_test_util.h"
+
+namespace stratum_guard::sweeper {
+namespace {
+
+using fake_apiserver::MakePodJson;
+using fake_apiserver::MinerPod;
+using fake_apiserver::PodTemplate;
+using testing::FakeKubeApi;
+using testing::MetricValue;
+using testing::StatusError;
+
+class SweeperLogicTest : public ::testing::Test {
+ protected:
+  SweeperLogicTest() : policies_(policy::Policy::Default()) {
+    options_.leader_elect = false;
+    options_.backoff_initial = std::chrono::milliseconds(100);
+  }
+
+  void Benign(const std::string& ns, const std::string& name) {
+    PodTemplate p = fake_apiserver::BenignPod(ns, name);
+    p.uid = "uid-" + ns + "-" + name;
+    api_.AddPod(MakePodJson(p));
+  }
+  void Miner(const std::string& ns, const std::string& name) {
+    PodTemplate p = MinerPod(ns, name);
+    p.uid = "uid-" + ns + "-" + name;
+    api_.AddPod(MakePodJson(p));
+  }
+  SweepReport Sweep() {
+    Sweeper sweeper(api_, policies_, registry_, clock_, options_);
+    return sweeper.SweepOnce();
+  }
+
+  FakeKubeApi api_;
+  SimulatedClock clock_;
+  policy::PolicyStore policies_;
+  prometheus::Registry registry_;
+  Options options_;
+};
+
+TEST_F(SweeperLogicTest, DeletesMinersAcrossNamespacesAndLeavesTheRest) {
+  for (int i = 0; i < 30; ++i) Benign("ns-" + std::to_string(i % 3), "web-" + std::to_string(i));
+  Miner("team-a", "miner-1");
+  Miner("team-b", "miner-2");
+  Miner("kube-system", "miner-exempt");  // the default policy exempts kube-system
+  options_.page_size = 7;
+  SweepReport report = Sweep();
+  EXPECT_TRUE(report.complete);
+  EXPECT_EQ(report.scanned, 33u);
+  EXPECT_EQ(report.candidates, 2u);
+  EXPECT_EQ(report.deleted, 2u);
+  EXPECT_TRUE(report.errors.empty());
+  EXPECT_FALSE(api_.HasPod("team-a", "miner-1"));
+  EXPECT_FALSE(api_.HasPod("team-b", "miner-2"));
+  EXPECT_TRUE(api_.HasPod("kube-system", "miner-exempt"));
+  EXPECT_TRUE(api_.HasPod("ns-0", "web-0"));
+  ASSERT_EQ(api_.deletions().size(), 2u);
+  EXPECT_EQ(api_.deletions()[0].uid, "uid-team-a-miner-1");
+  EXPECT_EQ(api_.deletions()[0].grace, 5);
+  EXPECT_EQ(api_.calls("list"), 5);  // 33 pods in pages of 7
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_pods_scanned_total"), 33);
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_pods_deleted_total",
+                        {{"rule", report.pods[0].findings[0].rule_id}}),
+            2);
+  EXPECT_GT(MetricValue(registry_, "stratum_guard_sweeper_last_full_sync_timestamp_seconds"), 0);
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_circuit_open"), 0);
+}
+
+TEST_F(SweeperLogicTest, EventsNameThePodRuleAndEvidence) {
+  Miner("team-a", "miner-1");
+  Sweep();
+  auto events = api_.events();
+  ASSERT_EQ(events.size(), 1u);
+  rapidjson::Document e;
+  e.Parse(events[0].c_str());
+  EXPECT_EQ(JsonString(e, "reason"), "MinerPodDeleted");
+  EXPECT_EQ(JsonString(e, "type"), "Warning");
+  EXPECT_EQ(JsonString(e["involvedObject"], "uid"), "uid-team-a-miner-1");
+  EXPECT_EQ(JsonString(e["involvedObject"], "kind"), "Pod");
+  EXPECT_EQ(JsonString(e["source"], "component"), "stratum-guard");
+  EXPECT_EQ(MetadataString(e, "namespace"), "team-a");
+  EXPECT_EQ(MetadataString(e, "name").substr(0, 8), "miner-1.");
+  std::string message(JsonString(e, "message"));
+  EXPECT_NE(message.find("rule "), std::string::npos) << message;
+  EXPECT_NE(message.find("xmrig"), std::string::npos) << message;  // the evidence
+  EXPECT_NE(message.find("stratum-url"), std::string::npos) << message;
+}
+
+TEST_F(SweeperLogicTest, DryRunDeletesNothingButReportsAndEmitsEventsOnce) {
+  Miner("team-a", "miner-1");
+  Benign("team-a", "web-1");
+  options_.dry_run = true;
+  Sweeper sweeper(api_, policies_, registry_, clock_, options_);
+  SweepReport report = sweeper.SweepOnce();
+  EXPECT_EQ(report.candidates, 1u);
+  EXPECT_EQ(report.deleted, 0u);
+  ASSERT_EQ(report.pods.size(), 1u);
+  EXPECT_EQ(report.pods[0].action, PodAction::kWouldDelete);
+  EXPECT_TRUE(api_.deletions().empty());
+  EXPECT_EQ(api_.calls("delete"), 0);
+  ASSERT_EQ(api_.events().size(), 1u);
+  EXPECT_NE(api_.events()[0].find("\"reason\":\"MinerPodDetected\""), std::string::npos);
+  sweeper.SweepOnce();  // a second pass must not repeat the event
+  EXPECT_EQ(api_.events().size(), 1u);
+  std::string text = FormatReport(report, true);
+  EXPECT_NE(text.find("would delete: 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("team-a/miner-1"), std::string::npos) << text;
+}
+
+TEST_F(SweeperLogicTest, CircuitBreakerTripsOnTooLargeAShare) {
+  for (int i = 0; i < 20; ++i) Benign("apps", "web-" + std::to_string(i));
+  for (int i = 0; i < 6; ++i) Miner("apps", "miner-" + std::to_string(i));  // 6 > max(1.3, 5)
+  SweepReport report = Sweep();
+  EXPECT_TRUE(report.circuit_open);
+  EXPECT_EQ(report.deleted, 0u);
+  EXPECT_TRUE(api_.deletions().empty());
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_circuit_open"), 1);
+  ASSERT_EQ(api_.events().size(), 6u);
+  EXPECT_NE(api_.events()[0].find("MinerPodDetected"), std::string::npos);
+  for (const auto& pod : report.pods) EXPECT_EQ(pod.action, PodAction::kCircuitOpen);
+  EXPECT_NE(FormatReport(report, false).find("CIRCUIT BREAKER OPEN"), std::string::npos);
+}
+
+TEST_F(SweeperLogicTest, CircuitBreakerMinimumLetsASmallClusterBeCleaned) {
+  Benign("apps", "web-1");
+  Benign("apps", "web-2");
+  Miner("apps", "miner-1");  // a third of the pods, but within the minimum of 5
+  SweepReport report = Sweep();
+  EXPECT_FALSE(report.circuit_open);
+  EXPECT_EQ(report.deleted, 1u);
+}
+
+TEST_F(SweeperLogicTest, CircuitBreakerClosesAgainWhenThePassIsSane) {
+  for (int i = 0; i < 6; ++i) Miner("apps", "miner-" + std::to_string(i));
+  Sweeper sweeper(api_, policies_, registry_, clock_, options_);
+  EXPECT_TRUE(sweeper.SweepOnce().circuit_open);
+  options_.circuit_breaker_min = 10;
+  Sweeper relaxed(api_, policies_, registry_, clock_, options_);
+  SweepReport report = relaxed.SweepOnce();
+  EXPECT_FALSE(report.circuit_open);
+  EXPECT_EQ(report.deleted, 6u);
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_circuit_open"), 0);
+}
+
+TEST_F(SweeperLogicTest, RateLimitHolds) {
+  for (int i = 0; i < 600; ++i) Benign("apps", "web-" + std::to_string(i));
+  for (int i = 0; i < 25; ++i) Miner("apps", "miner-" + std::to_string(i));
+  options_.max_deletions_per_minute = 10;
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.deleted, 25u);
+  // A burst of 10, then one every 6 s for the other 15.
+  EXPECT_EQ(clock_.slept(), std::chrono::seconds(90));
+}
+
+TEST_F(SweeperLogicTest, RetriesThrottlingHonouringRetryAfter) {
+  Miner("apps", "miner-1");
+  KubeError throttled = StatusError(429);
+  throttled.retry_after = std::chrono::seconds(7);
+  api_.FailNext("delete", throttled);
+  api_.FailNext("delete", StatusError(503));
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_EQ(api_.calls("delete"), 3);
+  // 7 s as the server asked, then the first backoff step (100 ms).
+  EXPECT_EQ(clock_.slept(), std::chrono::milliseconds(7100));
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_errors_total", {{"reason", "delete"}}),
+            2);
+}
+
+TEST_F(SweeperLogicTest, GivesUpAfterTheAttemptsAndOnPermanentErrors) {
+  Miner("apps", "miner-1");
+  Miner("apps", "miner-2");
+  api_.FailNext("delete", StatusError(500), 5);  // all attempts for miner-1
+  api_.FailNext("delete", StatusError(403));     // miner-2: forbidden is not retried
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.deleted, 0u);
+  ASSERT_EQ(report.errors.size(), 2u);
+  EXPECT_NE(report.errors[0].find("500"), std::string::npos);
+  EXPECT_NE(report.errors[1].find("403 Forbidden"), std::string::npos);
+  EXPECT_EQ(api_.calls("delete"), 6);
+  EXPECT_EQ(report.pods[0].action, PodAction::kFailed);
+}
+
+TEST_F(SweeperLogicTest, NotFoundAndConflictMeanAlreadyHandled) {
+  Miner("apps", "miner-1");
+  Miner("apps", "miner-2");
+  api_.FailNext("delete", StatusError(404));
+  api_.FailNext("delete", StatusError(409));
+  SweepReport report = Sweep();
+  EXPECT_TRUE(report.errors.empty());
+  EXPECT_EQ(report.pods[0].action, PodAction::kAlreadyGone);
+  EXPECT_EQ(report.pods[1].action, PodAction::kAlreadyGone);
+  EXPECT_EQ(api_.calls("delete"), 2);
+}
+
+TEST_F(SweeperLogicTest, NeverDeletesItsOwnDeployment) {
+  const std::pair<std::string, std::string> app = {"app.kubernetes.io/name", "stratum-guard"};
+  PodTemplate self = MinerPod("stratum-guard", "stratum-guard-abc-1");
+  self.labels = {app};
+  self.uid = "self";
+  self.controller_uid = "rs-1";
+  api_.AddPod(MakePodJson(self));
+  PodTemplate sibling = MinerPod("stratum-guard", "stratum-guard-abc-2");
+  sibling.uid = "sibling";
+  sibling.labels = {app};
+  sibling.controller_uid = "rs-1";
+  api_.AddPod(MakePodJson(sibling));
+  PodTemplate other_rs = MinerPod("stratum-guard", "stratum-guard-def-1");
+  other_rs.uid = "old-rs";
+  other_rs.labels = {app};
+  other_rs.controller_uid = "rs-0";
+  api_.AddPod(MakePodJson(other_rs));  // same app.kubernetes.io/name label as self
+  PodTemplate elsewhere = MinerPod("elsewhere", "stratum-guard-abc-9");
+  elsewhere.uid = "elsewhere";
+  elsewhere.labels = {app};  // anyone can set a label: it only protects in our own namespace
+  api_.AddPod(MakePodJson(elsewhere));
+  options_.self_namespace = "stratum-guard";
+  options_.self_name = "stratum-guard-abc-1";
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.skipped_self, 3u);
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_TRUE(api_.HasPod("stratum-guard", "stratum-guard-abc-1"));
+  EXPECT_TRUE(api_.HasPod("stratum-guard", "stratum-guard-abc-2"));
+  EXPECT_TRUE(api_.HasPod("stratum-guard", "stratum-guard-def-1"));
+  EXPECT_FALSE(api_.HasPod("elsewhere", "stratum-guard-abc-9"));
+}
+
+TEST_F(SweeperLogicTest, OwnPodProtectedByNameWhenItCannotBeRead) {
+  PodTemplate self = MinerPod("stratum-guard", "sg-1");
+  self.uid = "self";
+  api_.AddPod(MakePodJson(self));
+  api_.FailNext("get_pod", StatusError(403));
+  options_.self_namespace = "stratum-guard";
+  options_.self_name = "sg-1";
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.skipped_self, 1u);
+  EXPECT_TRUE(api_.HasPod("stratum-guard", "sg-1"));
+  EXPECT_EQ(
+      MetricValue(registry_, "stratum_guard_sweeper_errors_total", {{"reason", "self_lookup"}}), 1);
+}
+
+TEST_F(SweeperLogicTest, SkipsTerminatingAndFinishedPods) {
+  PodTemplate terminating = MinerPod("apps", "going");
+  terminating.uid = "t";
+  terminating.terminating = true;
+  api_.AddPod(MakePodJson(terminating));
+  PodTemplate done = MinerPod("apps", "done");
+  done.uid = "d";
+  done.phase = "Succeeded";
+  api_.AddPod(MakePodJson(done));
+  PodTemplate failed = MinerPod("apps", "failed");
+  failed.uid = "f";
+  failed.phase = "Failed";
+  api_.AddPod(MakePodJson(failed));
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.scanned, 3u);
+  EXPECT_EQ(report.skipped_terminating, 1u);
+  EXPECT_EQ(report.skipped_finished, 2u);
+  EXPECT_EQ(report.candidates, 0u);
+  EXPECT_EQ(api_.calls("delete"), 0);
+}
+
+TEST_F(SweeperLogicTest, ExpiredContinueTokenRestartsTheList) {
+  for (int i = 0; i < 10; ++i) Benign("apps", "web-" + std::to_string(i));
+  Miner("apps", "miner-1");
+  options_.page_size = 4;
+  api_.ExpireContinueTokens(1);
+  SweepReport report = Sweep();
+  EXPECT_TRUE(report.complete);
+  EXPECT_EQ(report.scanned, 11u);  // counted once, from the restarted list
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_EQ(api_.calls("list"), 1 + 1 + 3);  // page 1, expired page 2, then 3 pages
+  EXPECT_EQ(
+      MetricValue(registry_, "stratum_guard_sweeper_errors_total", {{"reason", "list_expired"}}),
+      1);
+}
+
+TEST_F(SweeperLogicTest, ListGivesUpWhenTokensKeepExpiring) {
+  for (int i = 0; i < 10; ++i) Benign("apps", "web-" + std::to_string(i));
+  options_.page_size = 4;
+  api_.ExpireContinueTokens(100);
+  SweepReport report = Sweep();
+  EXPECT_FALSE(report.complete);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_NE(report.errors[0].find("410"), std::string::npos);
+}
+
+TEST_F(SweeperLogicTest, ListFailureIsReported) {
+  Miner("apps", "miner-1");
+  api_.FailNext("list", StatusError(403));
+  SweepReport report = Sweep();
+  EXPECT_FALSE(report.complete);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_NE(report.errors[0].find("list pods: 403"), std::string::npos);
+  EXPECT_EQ(api_.calls("delete"), 0);
+  EXPECT_NE(FormatReport(report, false).find("list incomplete"), std::string::npos);
+}
+
+TEST_F(SweeperLogicTest, ListRetriesTransientFailures) {
+  Miner("apps", "miner-1");
+  api_.FailNext("list", StatusError(503), 2);
+  SweepReport report = Sweep();
+  EXPECT_TRUE(report.complete);
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_EQ(api_.calls("list"), 3);
+}
+
+TEST_F(SweeperLogicTest, EventFailureDoesNotStopDeletion) {
+  Miner("apps", "miner-1");
+  api_.FailNext("event", StatusError(403));
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_errors_total", {{"reason", "event"}}), 1);
+}
+
+TEST_F(SweeperLogicTest, GracePeriodMinusOneKeepsThePodsOwn) {
+  Miner("apps", "miner-1");
+  options_.grace_period_seconds = std::nullopt;
+  Sweep();
+  ASSERT_EQ(api_.deletions().size(), 1u);
+  EXPECT_FALSE(api_.deletions()[0].grace);
+}
+
+}  // namespace
+}  // namespace stratum_guard::sweeper
