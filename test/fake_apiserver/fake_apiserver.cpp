@@ -1068,7 +1068,9 @@ void FakeApiServer::ExpireContinueTokens() {
 
 void FakeApiServer::Compact() {
   std::lock_guard lock(impl_->mu);
-  impl_->compacted_rv = impl_->rv;
+  // Every resourceVersion handed out so far becomes too old, including those of live watches
+  // (they get an ERROR 410 event at once); a list made now returns one that is not.
+  impl_->compacted_rv = ++impl_->rv;
   impl_->history.clear();
   impl_->cv.notify_all();
 }

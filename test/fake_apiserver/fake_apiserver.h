@@ -120,7 +120,9 @@ class FakeApiServer {
 
   // Knobs.
   void ExpireContinueTokens();  // every continue token issued so far answers 410 Expired
-  void Compact();               // drops watch history: older resourceVersions get 410
+  // Drops the watch history: every resourceVersion issued so far is too old (410), live
+  // watches included.
+  void Compact();
   void SetWatchGoneAsHttpStatus(bool http);  // 410 as the HTTP status instead of an ERROR event
   void InjectFault(const Fault& fault);
   void ClearFaults();
