@@ -105,12 +105,14 @@ struct Policy::Impl {
 
   StringMap<std::vector<int>> image_names;  // last path component -> rules
   StringMap<std::vector<int>> image_paths;  // repository without registry -> rules
-  StringMap<std::vector<int>> binaries;     // basename -> rules
-  StringMap<std::vector<int>> domains;      // registrable suffix -> rules
-  StringMap<std::vector<int>> flags;        // flag -> indexes into flag_specs
-  WordFilter binary_filter;                 // over binaries
-  WordFilter tld_filter;                    // over the last label of domains
-  WordFilter flag_filter;                   // over flags
+  // "account/*" entries: every repository directly or deeper under that path -> rules
+  StringMap<std::vector<int>> image_namespaces;
+  StringMap<std::vector<int>> binaries;  // basename -> rules
+  StringMap<std::vector<int>> domains;   // registrable suffix -> rules
+  StringMap<std::vector<int>> flags;     // flag -> indexes into flag_specs
+  WordFilter binary_filter;              // over binaries
+  WordFilter tld_filter;                 // over the last label of domains
+  WordFilter flag_filter;                // over flags
   std::vector<FlagSpec> flag_specs;
   std::unordered_map<int, std::vector<int>> ports;  // port -> rules
   bool has_host_matchers = false;  // domains or ports: worth extracting host tokens

@@ -253,11 +253,16 @@ void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
   if (node["images"]) {
     for (auto& [name, at] : ScalarList(node["images"], "match.images")) {
       std::string lower = Lower(name);
+      // "account/*": everything an account published (attackers' Docker Hub accounts).
+      bool whole_namespace = lower.size() > 2 && lower.ends_with("/*");
+      if (whole_namespace) lower.resize(lower.size() - 2);
       if (!ValidImageName(lower)) {
         Fail(at, "match.images: \"" + name +
                      "\" must be a repository name without registry, tag or digest");
       }
-      auto& map = lower.find('/') == std::string::npos ? impl.image_names : impl.image_paths;
+      auto& map = whole_namespace                        ? impl.image_namespaces
+                  : lower.find('/') == std::string::npos ? impl.image_names
+                                                         : impl.image_paths;
       map[lower].push_back(rule_index);
     }
   }

@@ -182,19 +182,30 @@ void Scanner::AddHit(int rule, const FieldRef& field, std::string_view evidence,
 }
 
 void Scanner::ScanImage(std::string_view image) {
-  if (image.empty() || (p_->image_names.empty() && p_->image_paths.empty())) return;
+  if (image.empty() ||
+      (p_->image_names.empty() && p_->image_paths.empty() && p_->image_namespaces.empty())) {
+    return;
+  }
   text::ImageRef ref = text::ParseImage(image);
   FieldRef field{FieldKind::kImage, 0, 0};
   std::string_view name = HasUpper(ref.name) ? text::ToLower(ref.name, lower_) : ref.name;
   if (auto it = p_->image_names.find(name); it != p_->image_names.end()) {
     for (int rule : it->second) AddHit(rule, field, image, {});
   }
-  if (p_->image_paths.empty()) return;
+  if (p_->image_paths.empty() && p_->image_namespaces.empty()) return;
   std::string_view path = ref.repository;
   if (path.starts_with("library/")) path.remove_prefix(8);
   if (HasUpper(path)) path = text::ToLower(path, lower_);
   if (auto it = p_->image_paths.find(path); it != p_->image_paths.end()) {
     for (int rule : it->second) AddHit(rule, field, image, {});
+  }
+  // Each enclosing namespace: "a/b/c" -> "a/b", "a".
+  for (std::size_t slash = path.rfind('/'); slash != std::string_view::npos && slash > 0;
+       slash = path.rfind('/', slash - 1)) {
+    if (auto it = p_->image_namespaces.find(path.substr(0, slash));
+        it != p_->image_namespaces.end()) {
+      for (int rule : it->second) AddHit(rule, field, image, {});
+    }
   }
 }
 

@@ -97,13 +97,15 @@ TEST(StratumUrlTest, WordStratumOutsideAUrlIsClean) {
 // ---- miner-image -----------------------------------------------------------------------------
 
 TEST(MinerImageTest, MatchesRepositoryWhateverRegistryTagOrDigest) {
-  for (std::string image : {"xmrig/xmrig", "xmrig/xmrig:6.21.0", "docker.io/xmrig/xmrig:latest",
-                            "ghcr.io/someone/xmrig:v6",
-                            "registry.example:5000/team/xmrig@sha256:"
-                            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                            "quay.io/x/xmr-stak:1", "cpuminer-opt", "lolminer:1.88", "a/t-rex:0.26",
-                            "docker.io/gakeaws/nginx:v8", "pocosow/centos:7", "XMRig/XMRig:latest",
-                            "localhost:5000/nbminer"}) {
+  for (std::string image :
+       {"xmrig/xmrig", "xmrig/xmrig:6.21.0", "docker.io/xmrig/xmrig:latest",
+        "ghcr.io/someone/xmrig:v6",
+        "registry.example:5000/team/xmrig@sha256:"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "quay.io/x/xmr-stak:1", "cpuminer-opt", "lolminer:1.88", "a/t-rex:0.26",
+        "docker.io/gakeaws/nginx:v8", "pocosow/centos:7", "XMRig/XMRig:latest",
+        "localhost:5000/nbminer", "docker.io/docker123321/tomcat:latest", "vibersastra/golang:1",
+        "arayan/monero-miner", "index.docker.io/alpineos/dockerapi:2"}) {
     SCOPED_TRACE(image);
     TestContainer c;
     c.image = image;
@@ -130,7 +132,8 @@ TEST(MinerImageTest, LookAlikesAreClean) {
         "library/nginx@sha256:"
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "xmrig.example.com/app/web:1", "ghcr.io/acme/xmrig-dashboard-ui:2",
-        "ruimarinho/bitcoin-core:24"}) {
+        "ruimarinho/bitcoin-core:24", "docker123321:1", "arayan/web:1",
+        "ghcr.io/acme/docker123321-tools:1"}) {
     SCOPED_TRACE(image);
     TestContainer c;
     c.image = image;
