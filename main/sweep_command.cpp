@@ -1,16 +1,228 @@
-#include <iostream>
+#include <pthread.h>
+#include <unistd.h>
 
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "common/duration.h"
+#include "common/files.h"
+#include "common/log.h"
 #include "main/commands.h"
+#include "main/sweeper_flags.h"
+#include "policy/policy.h"
+#include "sweeper/kube_client.h"
 
 namespace stratum_guard::cli {
+namespace {
 
-// Placeholder until the sweep work lands; replaced by its owner.
+// A duration flag ("10s", "2m", "1h30m") written straight into `target`.
+void DurationFlag(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
+                  const std::string& help, const std::string& default_text) {
+  app.add_option_function<std::string>(
+         name,
+         [&target, name](const std::string& text) {
+           auto d = common::ParseDuration(text);
+           if (!d || d->count() <= 0) {
+             throw CLI::ValidationError(name, "not a positive duration: \"" + text + "\"");
+           }
+           target = *d;
+         },
+         help + " (default " + default_text + ")")
+      ->type_name("DURATION");
+}
+
+std::string RandomSuffix() {
+  std::random_device rd;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", rd());
+  return buf;
+}
+
+}  // namespace
+
+void AddSweeperFlags(CLI::App& app, SweeperConfig& config) {
+  sweeper::Options& o = config.options;
+  app.add_option("--kubeconfig", config.kubeconfig,
+                 "kubeconfig file (default: in-cluster service account, then $KUBECONFIG)");
+  app.add_flag("--dry-run", o.dry_run,
+               "Judge and report (log, events, metrics) but never delete a pod");
+  app.add_option("--max-deletions-per-minute", o.max_deletions_per_minute,
+                 "Deletion rate limit (token bucket; bursts up to the same number)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--circuit-breaker-ratio", o.circuit_breaker_ratio,
+                 "Stop deleting when one full pass would delete more than this share of the "
+                 "scanned pods")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--circuit-breaker-min", o.circuit_breaker_min,
+                 "The circuit breaker never trips at or below this many deletions in a pass")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  app.add_option_function<std::int64_t>(
+         "--grace-period",
+         [&o](std::int64_t seconds) {
+           if (seconds < -1) throw CLI::ValidationError("--grace-period", "must be >= -1");
+           o.grace_period_seconds =
+               seconds < 0 ? std::nullopt : std::optional<std::int64_t>(seconds);
+         },
+         "gracePeriodSeconds of each deletion; -1 keeps the pod's own (default 5)")
+      ->type_name("SECONDS");
+  app.add_option("--page-size", o.page_size, "Pods per list page (the list `limit`)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  DurationFlag(app, "--resync-period", o.resync_period,
+               "Full list pass this often, besides the watch", "10m");
+  app.add_option("--leader-elect", o.leader_elect,
+                 "Sweep only while holding the Lease (off with --once)")
+      ->capture_default_str();
+  app.add_option("--lease-name", o.leader.lease_name, "Lease name")->capture_default_str();
+  app.add_option("--lease-namespace", o.leader.lease_namespace,
+                 "Lease namespace (default: $POD_NAMESPACE, else stratum-guard)");
+  DurationFlag(app, "--lease-duration", o.leader.lease_duration,
+               "How long a lease not renewed keeps others out", "15s");
+  DurationFlag(app, "--renew-deadline", o.leader.renew_deadline,
+               "The leader stops deleting when it could not renew for this long", "10s");
+  DurationFlag(app, "--retry-period", o.leader.retry_period, "Pause between acquire/renew attempts",
+               "2s");
+}
+
+std::string FinishSweeperConfig(SweeperConfig& config, const sweeper::EnvLookup& env) {
+  sweeper::Options& o = config.options;
+  o.self_namespace = env("POD_NAMESPACE").value_or("");
+  o.self_name = env("POD_NAME").value_or("");
+  if (o.leader.lease_namespace.empty()) {
+    o.leader.lease_namespace = o.self_namespace.empty() ? "stratum-guard" : o.self_namespace;
+  }
+  if (o.leader.identity.empty()) {
+    std::string base = o.self_name;
+    if (base.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      base = host;
+    }
+    o.leader.identity = base + "_" + RandomSuffix();
+  }
+  if (o.leader_elect) {
+    if (o.leader.renew_deadline >= o.leader.lease_duration) {
+      return "--renew-deadline must be shorter than --lease-duration";
+    }
+    if (o.leader.retry_period >= o.leader.renew_deadline) {
+      return "--retry-period must be shorter than --renew-deadline";
+    }
+  }
+  return {};
+}
+
+void RunSweeper(const SweeperConfig& config, policy::PolicyStore& policies,
+                prometheus::Registry& registry, const sweeper::StopSignal& stop) {
+  sweeper::ClusterConfig cluster =
+      sweeper::ResolveClusterConfig(config.kubeconfig, sweeper::ProcessEnv());
+  sweeper::KubeClient client(std::move(cluster));
+  sweeper::SystemClock clock;
+  sweeper::Sweeper sweeper(client, policies, registry, clock, config.options);
+  common::Log(
+      common::LogLevel::kInfo, "sweeper: starting",
+      {{"dry_run", config.options.dry_run},
+       {"leader_elect", config.options.leader_elect},
+       {"identity", config.options.leader.identity},
+       {"lease", config.options.leader.lease_namespace + "/" + config.options.leader.lease_name}});
+  sweeper.Run(stop);
+  common::Log(common::LogLevel::kInfo, "sweeper: stopped");
+}
+
 Command AddSweepCommand(CLI::App& root) {
-  CLI::App* app = root.add_subcommand("sweep", "(not built yet)");
-  return {app, [] {
-            std::cerr << "stratum-guard sweep: not built yet\n";
-            return 2;
-          }};
+  struct State {
+    SweeperConfig config;
+    std::string policy_file;
+    bool once = false;
+    std::string log_level = "info";
+  };
+  auto state = std::make_shared<State>();
+  CLI::App* app =
+      root.add_subcommand("sweep", "Find and delete miner pods already running in the cluster");
+  app->add_flag("--once", state->once,
+                "One full pass, print a report and exit (0 ok, 1 if anything failed)");
+  app->add_option("--policy", state->policy_file, "Policy file replacing the default policy");
+  app->add_option("--log-level", state->log_level, "debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error"}));
+  AddSweeperFlags(*app, state->config);
+
+  auto run = [state]() -> int {
+    common::LogLevel level;
+    common::ParseLogLevel(state->log_level, &level);
+    common::SetLogLevel(level);
+    if (state->once) state->config.options.leader_elect = false;
+    if (std::string error = FinishSweeperConfig(state->config, sweeper::ProcessEnv());
+        !error.empty()) {
+      std::cerr << "stratum-guard sweep: " << error << "\n";
+      return 2;
+    }
+    std::shared_ptr<const policy::Policy> compiled;
+    try {
+      if (state->policy_file.empty()) {
+        compiled = policy::Policy::Default();
+      } else {
+        std::string error;
+        auto text = common::ReadFile(state->policy_file, &error);
+        if (!text) {
+          std::cerr << "stratum-guard sweep: " << error << "\n";
+          return 2;
+        }
+        compiled = policy::Policy::Compile(*text, state->policy_file);
+      }
+    } catch (const policy::PolicyError& e) {
+      std::cerr << e.what() << "\n";
+      return 2;
+    }
+    policy::PolicyStore policies(compiled);
+    prometheus::Registry registry;
+    try {
+      if (state->once) {
+        sweeper::ClusterConfig cluster =
+            sweeper::ResolveClusterConfig(state->config.kubeconfig, sweeper::ProcessEnv());
+        sweeper::KubeClient client(std::move(cluster));
+        sweeper::SystemClock clock;
+        sweeper::Sweeper sweeper(client, policies, registry, clock, state->config.options);
+        sweeper::SweepReport report = sweeper.SweepOnce();
+        std::cout << sweeper::FormatReport(report, state->config.options.dry_run);
+        std::cout.flush();
+        return report.errors.empty() && report.complete ? 0 : 1;
+      }
+      // SIGTERM/SIGINT are taken by a thread with sigwait; they are blocked before any other
+      // thread exists so that none of them receives one.
+      sigset_t signals;
+      sigemptyset(&signals);
+      sigaddset(&signals, SIGTERM);
+      sigaddset(&signals, SIGINT);
+      pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+      sweeper::StopSignal stop;
+      std::thread waiter([&signals, &stop] {
+        int signal = 0;
+        sigwait(&signals, &signal);
+        common::Log(common::LogLevel::kInfo, "sweeper: signal received, stopping",
+                    {{"signal", signal}});
+        stop.Stop();
+      });
+      try {
+        RunSweeper(state->config, policies, registry, stop);
+      } catch (...) {
+        kill(getpid(), SIGTERM);  // release the waiter thread
+        waiter.join();
+        throw;
+      }
+      waiter.join();
+      return 0;
+    } catch (const sweeper::KubeConfigError& e) {
+      std::cerr << "stratum-guard sweep: " << e.what() << "\n";
+      return 2;
+    }
+  };
+  return {app, run};
 }
 
 }  // namespace stratum_guard::cli
