@@ -245,4 +245,11 @@ for f in "${files[@]}"; do mv -f "$work/$f" "$out/$f"; done
 
 expiry="$(openssl x509 -in "$out/tls.crt" -noout -enddate | cut -d= -f2)"
 echo "${PROG}: wrote a serving certificate for ${dns_names[*]} (expires ${expiry}) to ${out}" >&2
-echo "${PROG}: install or update with: kubectl apply -k ${out}" >&2
+if [[ "$service" != "stratum-guard" || "$namespace" != "stratum-guard" ]]; then
+  # The shipped manifests name the Service and namespace stratum-guard: the Secret and certificate
+  # made here fit only manifests changed to the same names.
+  echo "${PROG}: note: manifests/ uses Service stratum-guard in namespace stratum-guard;" \
+    "kubectl apply -k ${out} needs an --overlay that uses ${service} in ${namespace}" >&2
+else
+  echo "${PROG}: install or update with: kubectl apply -k ${out}" >&2
+fi

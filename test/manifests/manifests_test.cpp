@@ -2,12 +2,16 @@
 // agree between the manifests and the code: the webhook configuration and the Service, the
 // Service and the container, the probes and the server's endpoints, RBAC and the sweeper's API
 // calls, the webhook rules and the policy engine's kinds, the shipped policy and the binary.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +22,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -568,7 +573,9 @@ TEST_P(InstallOverlay, DeploymentRunsServeWithTheSweeper) {
   ASSERT_FALSE(workload_.args.empty());
   EXPECT_EQ(workload_.args[0], "serve");
   EXPECT_TRUE(Contains(workload_.args, "--sweep"));
-  EXPECT_TRUE(Contains(workload_.args, "--leader-elect"));
+  // Every replica runs the sweeper; the Lease must keep all but one from deleting.
+  const auto leader_elect = Flag(workload_.args, "--leader-elect");
+  EXPECT_TRUE(!leader_elect || *leader_elect == "true") << "leader election must stay on";
   EXPECT_FALSE(Contains(workload_.args, "--dry-run")) << "the shipped sweeper enforces";
   EXPECT_GE(Get(workload_.deployment, {"spec", "replicas"}).as<int>(), 2);
 
@@ -946,6 +953,127 @@ TEST_F(GeneratedOverlay, MissingOverlayIsAClearError) {
   EXPECT_NE(gen.exit_code, 0);
   EXPECT_NE(gen.output.find("--overlay"), std::string::npos) << gen.output;
   EXPECT_FALSE(fs::exists(dir_ / "tls.key")) << "nothing is written on a usage error";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Deployment's own arguments start the real binary: every flag the manifests pass exists and
+// parses, and the webhook comes up with the mounted files. Paths and listen addresses are moved
+// to a temporary directory and loopback; the sweeper gets a kubeconfig whose API server does not
+// answer, as in a cluster whose API server is briefly unreachable: the webhook must serve anyway.
+
+// A started process, stopped (SIGTERM, then SIGKILL) when this goes out of scope on any path.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+               const fs::path& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+      }
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      std::vector<char*> envp;
+      for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+      envp.push_back(nullptr);
+      execve(args[0], args.data(), envp.data());
+      _exit(127);
+    }
+  }
+  ~ChildProcess() { Stop(std::chrono::seconds(10)); }
+  ChildProcess(const ChildProcess&) = delete;  // owns the pid
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == 0) return true;
+    pid_ = -1;
+    exit_status_ = status;
+    return false;
+  }
+  // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit code, or -1 when killed.
+  int Stop(std::chrono::milliseconds grace) {
+    if (Running()) {
+      kill(pid_, SIGTERM);
+      const auto deadline = std::chrono::steady_clock::now() + grace;
+      while (Running() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (Running()) {
+        kill(pid_, SIGKILL);
+        int status;
+        waitpid(pid_, &status, 0);
+        pid_ = -1;
+        exit_status_ = status;
+        return -1;
+      }
+    }
+    return WIFEXITED(exit_status_) ? WEXITSTATUS(exit_status_) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_status_ = 0;
+};
+
+class DeploymentArgs : public GeneratedOverlay {};
+
+TEST_F(DeploymentArgs, StartTheRealServer) {
+  const Rendering& r = Render("default");
+  ASSERT_TRUE(r.ok) << r.error;
+  auto w = TheDeployment(r.objects);
+  ASSERT_TRUE(w.has_value());
+  ASSERT_EQ(Generate("").exit_code, 0);
+  auto policy = ShippedPolicy(r.objects);
+  ASSERT_TRUE(policy.has_value());
+  {
+    std::ofstream(dir_ / "policy.yaml", std::ios::binary) << *policy;
+    std::ofstream(dir_ / "kubeconfig")
+        << "apiVersion: v1\nkind: Config\n"
+           "clusters: [{name: c, cluster: {server: "
+           "'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
+           "users: [{name: u, user: {token: t}}]\n"
+           "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+           "current-context: x\n";
+  }
+  const std::map<std::string, std::string> moved = {
+      {"--listen", "127.0.0.1:0"},
+      {"--metrics-listen", "127.0.0.1:0"},
+      {"--tls-cert", (dir_ / "tls.crt").string()},
+      {"--tls-key", (dir_ / "tls.key").string()},
+      {"--policy", (dir_ / "policy.yaml").string()},
+      {"--lease-namespace", "stratum-guard"},  // $(POD_NAMESPACE), as the kubelet expands it
+  };
+  std::vector<std::string> argv = {kBinary};
+  for (const std::string& arg : w->args) {
+    const auto eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    auto it = moved.find(name);
+    argv.push_back(eq != std::string::npos && it != moved.end() ? name + "=" + it->second : arg);
+  }
+  const std::vector<std::string> env = {
+      "POD_NAME=stratum-guard-test", "POD_NAMESPACE=stratum-guard",
+      "KUBECONFIG=" + (dir_ / "kubeconfig").string(), "HOME=" + dir_.string()};
+  const fs::path log = dir_ / "server.log";
+  ChildProcess server(argv, env, log);
+
+  std::string text;
+  bool listening = false;
+  for (int i = 0; i < 300 && !listening; ++i) {  // up to 30 s on a busy machine
+    text = ReadFileOrEmpty(log);
+    listening = text.find("\"listener\":\"webhook\"") != std::string::npos;
+    if (!listening && !server.Running()) break;
+    if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(listening) << "the server did not start with the Deployment's arguments:\n" << text;
+  EXPECT_TRUE(server.Running());
+  EXPECT_EQ(server.Stop(std::chrono::seconds(20)), 0) << "SIGTERM should stop it cleanly:\n"
+                                                      << ReadFileOrEmpty(log);
 }
 
 }  // namespace
