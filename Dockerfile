@@ -23,11 +23,12 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
  && /build/stratum-guard policy default >/dev/null
 
 FROM debian:12-slim
-# Runtime libraries only: Boost (Beast, Asio), RapidJSON and CLI11 are header-only. libstdc++6
-# and libgcc-s1 are already in the base image.
+# Runtime libraries only, the packages of what `ldd stratum-guard` lists (the manifests_ tests
+# check this list against the binary): Boost (Beast, Asio), RapidJSON and CLI11 are header-only;
+# libc6, libgcc-s1 and libstdc++6 are already in the base image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libssl3 libre2-9 libyaml-cpp0.7 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
+      libssl3 libre2-9 libyaml-cpp0.7 libprometheus-cpp-core1.0 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/stratum-guard /usr/local/bin/stratum-guard
 # Fail the build, not the first pod, when a shared library is missing.

@@ -956,6 +956,80 @@ TEST_F(GeneratedOverlay, MissingOverlayIsAClearError) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The Dockerfile's runtime stage installs exactly the packages of the shared libraries the binary
+// links (plus what debian:12-slim already has). No container engine runs here, so this is how
+// the image's runtime libraries are kept right.
+
+// The package names after --no-install-recommends in the last `apt-get install` of the file.
+std::set<std::string> RuntimePackages(const std::string& dockerfile) {
+  std::set<std::string> packages;
+  const auto stage = dockerfile.rfind("\nFROM ");
+  if (stage == std::string::npos) return packages;
+  const std::string_view marker = "--no-install-recommends";
+  const auto start = dockerfile.find(marker, stage);
+  if (start == std::string::npos) return packages;
+  const auto end = dockerfile.find("&&", start);
+  std::istringstream words(dockerfile.substr(start + marker.size(), end - start - marker.size()));
+  std::string word;
+  while (words >> word) {
+    if (word != "\\") packages.insert(word);
+  }
+  return packages;
+}
+
+TEST(ManifestsDockerfile, RuntimeStageInstallsTheLinkedLibrariesPackages) {
+  if (!HaveTool("ldd") || !HaveTool("dpkg")) GTEST_SKIP() << "needs ldd and dpkg (Debian)";
+  const std::set<std::string> installed =
+      RuntimePackages(ReadFileOrEmpty(kSourceDir / "Dockerfile"));
+  ASSERT_FALSE(installed.empty()) << "no apt-get install in the Dockerfile's last stage";
+  // Each linked library's package, as dpkg knows it on this Debian 12 build machine.
+  CommandResult r = RunCommand(
+      "for f in $(ldd " + ShellQuote(kBinary) +
+      " | awk '$3 ~ /^\\// {print $3}'); do dpkg -S \"$(readlink -f \"$f\")\" 2>/dev/null || "
+      "dpkg -S \"$f\"; done | cut -d: -f1 | sort -u");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::set<std::string> needed;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) needed.insert(line);
+  }
+  ASSERT_FALSE(needed.empty()) << "ldd found no libraries";
+  const std::set<std::string> in_base_image = {"libc6", "libgcc-s1", "libstdc++6"};
+  for (const auto& package : needed) {
+    EXPECT_TRUE(installed.count(package) == 1 || in_base_image.count(package) == 1)
+        << "the binary links a library from " << package
+        << ", which the Dockerfile's runtime stage does not install";
+  }
+  for (const auto& package : installed) {
+    EXPECT_EQ(needed.count(package), 1u)
+        << "the runtime stage installs " << package << ", which the binary does not link";
+  }
+}
+
+TEST(ManifestsDockerfile, RuntimePackagesParse) {
+  EXPECT_EQ(RuntimePackages("FROM a AS b\nRUN apt-get install x\nFROM c\nRUN apt-get install -y "
+                            "--no-install-recommends \\\n  libssl3 libre2-9 \\\n && rm -rf y\n"),
+            (std::set<std::string>{"libssl3", "libre2-9"}));
+  EXPECT_TRUE(RuntimePackages("FROM c\nRUN true\n").empty());
+}
+
+TEST(ManifestsDockerfile, RunsAsNumericNonRootUserWithTheContractEntrypoint) {
+  const std::string dockerfile = ReadFileOrEmpty(kSourceDir / "Dockerfile");
+  const std::string runtime = dockerfile.substr(dockerfile.rfind("\nFROM "));
+  EXPECT_NE(runtime.find("\nUSER 65532:65532\n"), std::string::npos)
+      << "a numeric user, so that runAsNonRoot can verify it";
+  EXPECT_NE(runtime.find("\nENTRYPOINT [\"stratum-guard\"]\n"), std::string::npos);
+  EXPECT_NE(runtime.find("\nCMD [\"serve\"]\n"), std::string::npos);
+  const Rendering& r = Render("default");
+  if (r.ok) {
+    auto w = TheDeployment(r.objects);
+    ASSERT_TRUE(w.has_value());
+    EXPECT_EQ(Str(Get(w->container, {"securityContext", "runAsUser"})), "65532")
+        << "the Deployment's user should be the image's";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The Deployment's own arguments start the real binary: every flag the manifests pass exists and
 // parses, and the webhook comes up with the mounted files. Paths and listen addresses are moved
 // to a temporary directory and loopback; the sweeper gets a kubeconfig whose API server does not
