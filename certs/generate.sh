@@ -160,7 +160,7 @@ prompt = no
 CN = ${service}.${namespace}.svc
 [v3_server]
 basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
+keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectAltName = ${san}
 subjectKeyIdentifier = hash
