@@ -1,16 +1,240 @@
-#include <iostream>
+// `stratum-guard serve`: flags in, objects built, webhook run until SIGTERM/SIGINT.
+#include <prometheus/registry.h>
+#include <pthread.h>
+#include <signal.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "certs/certificates.h"
+#include "common/duration.h"
+#include "common/files.h"
+#include "common/log.h"
 #include "main/commands.h"
+#include "policy/policy.h"
+#include "policy/policy_store.h"
+#include "server/server.h"
 
 namespace stratum_guard::cli {
+namespace {
 
-// Placeholder until the serve work lands; replaced by its owner.
+using common::Log;
+using common::LogLevel;
+
+// The flags as typed; durations and the log level are parsed in RunServe so that a bad value
+// is reported with the flag's name.
+struct ServeFlags {
+  std::string listen = ":8443";
+  std::string metrics_listen = ":9090";
+  std::string tls_cert;
+  std::string tls_key;
+  std::string client_ca;
+  std::string dev_cert_dir = "dev-certs";
+  std::string policy_file;
+  std::string docs_url = "https://github.com/stratum-guard/stratum-guard/blob/main/docs/POLICY.md";
+  unsigned workers = 0;
+  std::size_t max_body_bytes = 8 << 20;
+  std::size_t max_connections = 1024;
+  std::string header_timeout = "10s";
+  std::string idle_timeout = "90s";
+  std::string shutdown_grace = "15s";
+  std::string reload_interval = "2s";
+  std::string log_level = "info";
+};
+
+constexpr int kUsageError = 2;
+constexpr int kConfigError = 1;
+
+bool ParseDurationFlag(const std::string& flag, const std::string& text,
+                       std::chrono::milliseconds* out) {
+  std::optional<std::chrono::milliseconds> value = common::ParseDuration(text);
+  if (!value) {
+    std::cerr << "stratum-guard serve: " << flag << ": \"" << text
+              << "\" is not a duration (examples: 500ms, 10s, 2m)\n";
+    return false;
+  }
+  *out = *value;
+  return true;
+}
+
+// Development mode: a self-signed certificate for localhost, with its PEM written where
+// clients can trust it (curl --cacert DIR/ca.pem).
+bool MakeDevelopmentCertificate(const std::string& dir, server::TlsMaterial* material) {
+  certs::PemPair pair = certs::DevelopmentCertificate();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string path = (std::filesystem::path(dir) / "ca.pem").string();
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << pair.certificate_pem;
+    if (!out) {
+      Log(LogLevel::kError, "cannot write the development certificate",
+          {{"path", tmp}, {"error", std::strerror(errno)}});
+      return false;
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);  // a client never reads a half-written file
+  if (ec) {
+    Log(LogLevel::kError, "cannot write the development certificate",
+        {{"path", path}, {"error", ec.message()}});
+    return false;
+  }
+  material->certificate_pem = std::move(pair.certificate_pem);
+  material->private_key_pem = std::move(pair.private_key_pem);
+  Log(LogLevel::kWarn,
+      "development mode: serving a self-signed certificate for localhost made in memory; "
+      "clients can trust it with the CA file written here. Use --tls-cert/--tls-key in a cluster",
+      {{"ca_file", path}});
+  return true;
+}
+
+int RunServe(const ServeFlags& flags) {
+  common::LogLevel level;
+  if (!common::ParseLogLevel(flags.log_level, &level)) {
+    std::cerr << "stratum-guard serve: --log-level must be debug, info, warn or error\n";
+    return kUsageError;
+  }
+  common::SetLogLevel(level);
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    std::cerr << "stratum-guard serve: --tls-cert and --tls-key go together\n";
+    return kUsageError;
+  }
+  server::ServerOptions options;
+  if (!ParseDurationFlag("--header-timeout", flags.header_timeout,
+                         &options.limits.header_timeout) ||
+      !ParseDurationFlag("--idle-timeout", flags.idle_timeout, &options.limits.idle_timeout) ||
+      !ParseDurationFlag("--shutdown-grace", flags.shutdown_grace, &options.shutdown_grace) ||
+      !ParseDurationFlag("--reload-interval", flags.reload_interval, &options.reload_interval)) {
+    return kUsageError;
+  }
+  if (options.limits.header_timeout.count() == 0 || options.limits.idle_timeout.count() == 0) {
+    std::cerr << "stratum-guard serve: timeouts must be above zero\n";
+    return kUsageError;
+  }
+  options.listen = flags.listen;
+  options.metrics_listen = flags.metrics_listen;
+  options.tls_cert_file = flags.tls_cert;
+  options.tls_key_file = flags.tls_key;
+  options.client_ca_file = flags.client_ca;
+  options.policy_file = flags.policy_file;
+  options.docs_url = flags.docs_url;
+  options.workers = flags.workers;
+  options.limits.max_body_bytes = flags.max_body_bytes;
+  options.max_connections = flags.max_connections;
+
+  // The policy and the registry belong to the process, not to the server: `serve --sweep`
+  // shares both with the sweeper.
+  std::shared_ptr<const policy::Policy> initial;
+  try {
+    if (flags.policy_file.empty()) {
+      initial = policy::Policy::Default();
+    } else {
+      std::string error;
+      std::optional<std::string> text = common::ReadFile(flags.policy_file, &error);
+      if (!text) throw std::runtime_error(error);
+      initial = policy::Policy::Compile(*text, flags.policy_file);
+    }
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "cannot load the policy", {{"error", e.what()}});
+    return kConfigError;
+  }
+  Log(LogLevel::kInfo, "policy loaded",
+      {{"source", flags.policy_file.empty() ? std::string("<default>") : flags.policy_file},
+       {"rules", static_cast<std::int64_t>(initial->rule_count())}});
+  policy::PolicyStore policies(initial);
+  auto registry = std::make_shared<prometheus::Registry>();
+
+  if (flags.tls_cert.empty()) {
+    try {
+      if (!MakeDevelopmentCertificate(flags.dev_cert_dir, &options.tls_material)) {
+        return kConfigError;
+      }
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "cannot make the development certificate", {{"error", e.what()}});
+      return kConfigError;
+    }
+  }
+
+  // Block the stop signals before any thread starts, so that every worker inherits the mask
+  // and they arrive only where sigwait() takes them, outside any signal handler.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  server::Server server(options, policies, *registry);
+  try {
+    server.Start();
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "cannot start the webhook", {{"error", e.what()}});
+    return kConfigError;
+  }
+  int signal_number = 0;
+  while (sigwait(&stop_signals, &signal_number) != 0) {
+  }
+  Log(LogLevel::kInfo, "signal received, draining",
+      {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  server.Stop();
+  server.Wait();
+  return 0;
+}
+
+}  // namespace
+
 Command AddServeCommand(CLI::App& root) {
-  CLI::App* app = root.add_subcommand("serve", "(not built yet)");
-  return {app, [] {
-            std::cerr << "stratum-guard serve: not built yet\n";
-            return 2;
-          }};
+  CLI::App* app = root.add_subcommand(
+      "serve", "Run the validating admission webhook (HTTPS) and its metrics endpoint");
+  auto flags = std::make_shared<ServeFlags>();
+  app->add_option("--listen", flags->listen,
+                  "Webhook address, HOST:PORT or :PORT (all interfaces); port 0 is ephemeral")
+      ->capture_default_str();
+  app->add_option("--metrics-listen", flags->metrics_listen,
+                  "Plain-HTTP address of /metrics and /healthz")
+      ->capture_default_str();
+  CLI::Option* cert =
+      app->add_option("--tls-cert", flags->tls_cert, "Serving certificate chain (PEM), reloaded");
+  CLI::Option* key = app->add_option("--tls-key", flags->tls_key, "Its private key (PEM)");
+  cert->needs(key);
+  key->needs(cert);
+  app->add_option("--client-ca", flags->client_ca,
+                  "Require client certificates signed by this CA (PEM), reloaded");
+  app->add_option("--dev-cert-dir", flags->dev_cert_dir,
+                  "Without --tls-cert: where the self-signed certificate is written as ca.pem")
+      ->capture_default_str();
+  app->add_option("--policy", flags->policy_file,
+                  "Policy file (YAML), reloaded; default: the embedded policy");
+  app->add_option("--docs-url", flags->docs_url, "Where denial messages point (#rule-id appended)")
+      ->capture_default_str();
+  app->add_option("--workers", flags->workers, "Worker threads (0: hardware threads)")
+      ->capture_default_str();
+  app->add_option("--max-body-bytes", flags->max_body_bytes, "Largest request body (413 above)")
+      ->capture_default_str();
+  app->add_option("--max-connections", flags->max_connections,
+                  "Open connections per listener; more are closed at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--header-timeout", flags->header_timeout,
+                  "Time for a handshake, a request's headers, its body, a response")
+      ->capture_default_str();
+  app->add_option("--idle-timeout", flags->idle_timeout,
+                  "Time a keep-alive connection may wait for its next request")
+      ->capture_default_str();
+  app->add_option("--shutdown-grace", flags->shutdown_grace,
+                  "On SIGTERM/SIGINT, time for requests in flight to finish")
+      ->capture_default_str();
+  app->add_option("--reload-interval", flags->reload_interval,
+                  "How often certificate and policy files are checked for changes")
+      ->capture_default_str();
+  app->add_option("--log-level", flags->log_level, "debug, info, warn or error")
+      ->capture_default_str();
+  return {app, [flags] { return RunServe(*flags); }};
 }
 
 }  // namespace stratum_guard::cli

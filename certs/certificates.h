@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stratum_guard::certs {
+
+// In-memory X.509 certificates for development mode and tests, built with OpenSSL 3's EVP
+// APIs (ECDSA P-256 keys, SHA-256 signatures). Production certificates come from files (a
+// Secret, cert-manager); nothing here is meant to replace a real CA.
+
+struct CertificateSpec {
+  std::string common_name = "localhost";
+  std::vector<std::string> dns_names = {"localhost"};
+  std::vector<std::string> ip_addresses = {"127.0.0.1", "::1"};
+  std::chrono::seconds validity = std::chrono::hours(24 * 365);
+  // A self-signed development certificate is its own trust anchor: clients load it as their
+  // CA file (curl --cacert), so it says CA:TRUE as `openssl req -x509` does.
+  bool is_ca = true;
+  bool server_auth = true;
+  bool client_auth = false;
+};
+
+struct PemPair {
+  std::string certificate_pem;
+  std::string private_key_pem;  // PKCS#8
+};
+
+// Issues a certificate for `spec`, signed by `issuer` or, when issuer is nullptr, by its own
+// new key (self-signed). Throws std::runtime_error with OpenSSL's reason on failure (a
+// configuration-time error: a bad IP address string, an issuer key that does not parse).
+PemPair IssueCertificate(const CertificateSpec& spec, const PemPair* issuer = nullptr);
+
+// The certificate `serve` uses without --tls-cert/--tls-key: self-signed for localhost,
+// 127.0.0.1 and ::1, valid for a year.
+PemPair DevelopmentCertificate();
+
+// The notAfter time of the first certificate in `pem`, or nullopt if it does not parse.
+std::optional<std::chrono::system_clock::time_point> CertificateNotAfter(std::string_view pem);
+
+}  // namespace stratum_guard::certs

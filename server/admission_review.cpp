@@ -1,0 +1,323 @@
+#include "server/admission_review.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+
+#include "policy/workload.h"
+
+namespace stratum_guard::server {
+namespace {
+
+constexpr std::string_view kV1 = "admission.k8s.io/v1";
+constexpr std::string_view kV1beta1 = "admission.k8s.io/v1beta1";
+
+const rapidjson::Value* Member(const rapidjson::Value& object, std::string_view name) {
+  if (!object.IsObject()) return nullptr;
+  auto it = object.FindMember(rapidjson::Value(
+      rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string_view View(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+// Reads an optional string member. A present member that is neither a string nor null is an
+// error: the review is not what the API server sends.
+bool OptionalString(const rapidjson::Value& object, std::string_view name, std::string_view* out,
+                    std::string* error, std::string_view where) {
+  const rapidjson::Value* v = Member(object, name);
+  if (v == nullptr || v->IsNull()) return true;
+  if (!v->IsString()) {
+    *error = std::string(where) + "." + std::string(name) + " must be a string";
+    return false;
+  }
+  *out = View(*v);
+  return true;
+}
+
+bool OptionalGvk(const rapidjson::Value& request, std::string_view name, GroupVersionKind* out,
+                 std::string* error) {
+  const rapidjson::Value* v = Member(request, name);
+  if (v == nullptr || v->IsNull()) return true;
+  if (!v->IsObject()) {
+    *error = "request." + std::string(name) + " must be an object";
+    return false;
+  }
+  std::string where = "request." + std::string(name);
+  return OptionalString(*v, "group", &out->group, error, where) &&
+         OptionalString(*v, "version", &out->version, error, where) &&
+         OptionalString(*v, "kind", &out->kind, error, where);
+}
+
+std::string_view MetadataString(const rapidjson::Value* object, std::string_view name) {
+  if (object == nullptr) return {};
+  const rapidjson::Value* metadata = Member(*object, "metadata");
+  if (metadata == nullptr) return {};
+  const rapidjson::Value* v = Member(*metadata, name);
+  if (v == nullptr || !v->IsString()) return {};
+  return View(*v);
+}
+
+// The kind to judge. `kind` describes the object as sent; `requestKind` what the user sent.
+// Under matchPolicy: Equivalent they can differ in group or version (extensions/v1beta1 vs
+// apps/v1 Deployment); either carrying a pod template means the object has one.
+std::string_view KindToJudge(const AdmissionRequest& request) {
+  if (policy::CarriesPodTemplate(request.kind.kind)) return request.kind.kind;
+  if (policy::CarriesPodTemplate(request.request_kind.kind)) return request.request_kind.kind;
+  if (request.kind.kind.empty() && request.request_kind.kind.empty() && request.object) {
+    if (const rapidjson::Value* kind = Member(*request.object, "kind");
+        kind != nullptr && kind->IsString() && policy::CarriesPodTemplate(View(*kind))) {
+      return View(*kind);
+    }
+  }
+  return {};
+}
+
+// Cuts at a UTF-8 boundary at or below max_bytes.
+std::size_t Utf8Cut(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text.size();
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return cut;
+}
+
+std::string JoinRuleIds(std::span<const policy::Finding> findings, std::size_t max_bytes) {
+  std::vector<std::string_view> ids;
+  for (const policy::Finding& f : findings) {
+    if (std::find(ids.begin(), ids.end(), f.rule_id) == ids.end()) ids.push_back(f.rule_id);
+  }
+  std::string out;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::string_view sep = out.empty() ? "" : ", ";
+    if (out.size() + sep.size() + ids[i].size() > max_bytes) {
+      out += sep;
+      out += "...";
+      break;
+    }
+    out += sep;
+    out += ids[i];
+  }
+  return out;
+}
+
+std::string ObjectRef(std::string_view kind, std::string_view namespace_, std::string_view name) {
+  std::string out(kind);
+  out += ' ';
+  if (!namespace_.empty()) {
+    out += namespace_;
+    out += '/';
+  }
+  out += name.empty() ? std::string_view("(unnamed)") : name;
+  return out;
+}
+
+}  // namespace
+
+std::string TruncateUtf8(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  if (max_bytes < 3) return std::string(text.substr(0, Utf8Cut(text, max_bytes)));
+  std::string out(text.substr(0, Utf8Cut(text, max_bytes - 3)));
+  out += "...";
+  return out;
+}
+
+std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionRequest* request) {
+  *request = AdmissionRequest{};
+  if (!review.IsObject()) return "body is not a JSON object";
+  const rapidjson::Value* api_version = Member(review, "apiVersion");
+  if (api_version == nullptr || !api_version->IsString() ||
+      (View(*api_version) != kV1 && View(*api_version) != kV1beta1)) {
+    return "apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1";
+  }
+  request->api_version = View(*api_version);
+  const rapidjson::Value* kind = Member(review, "kind");
+  if (kind == nullptr || !kind->IsString() || View(*kind) != "AdmissionReview") {
+    return "kind must be AdmissionReview";
+  }
+  const rapidjson::Value* r = Member(review, "request");
+  if (r == nullptr || !r->IsObject()) return "request is missing or not an object";
+  const rapidjson::Value* uid = Member(*r, "uid");
+  if (uid == nullptr || !uid->IsString() || uid->GetStringLength() == 0) {
+    return "request.uid is missing or not a string";
+  }
+  request->uid = View(*uid);
+  std::string error;
+  if (!OptionalGvk(*r, "kind", &request->kind, &error) ||
+      !OptionalGvk(*r, "requestKind", &request->request_kind, &error) ||
+      !OptionalString(*r, "subResource", &request->sub_resource, &error, "request") ||
+      !OptionalString(*r, "name", &request->name, &error, "request") ||
+      !OptionalString(*r, "namespace", &request->namespace_, &error, "request") ||
+      !OptionalString(*r, "operation", &request->operation, &error, "request")) {
+    return error;
+  }
+  if (request->operation.empty()) return "request.operation is missing";
+  if (const rapidjson::Value* dry_run = Member(*r, "dryRun"); dry_run != nullptr) {
+    if (dry_run->IsBool()) {
+      request->dry_run = dry_run->GetBool();
+    } else if (!dry_run->IsNull()) {
+      return "request.dryRun must be a boolean";
+    }
+  }
+  if (const rapidjson::Value* object = Member(*r, "object"); object != nullptr) {
+    if (object->IsObject()) {
+      request->object = object;
+    } else if (!object->IsNull()) {
+      return "request.object must be an object";
+    }
+  }
+  if ((request->operation == "CREATE" || request->operation == "UPDATE") &&
+      request->object == nullptr) {
+    return "request.object is missing for " + std::string(request->operation);
+  }
+  return {};
+}
+
+std::string_view DecisionName(Decision decision) {
+  switch (decision) {
+    case Decision::kAllowed:
+      return "allowed";
+    case Decision::kDenied:
+      return "denied";
+    case Decision::kWarned:
+      return "warned";
+    case Decision::kError:
+      return "error";
+  }
+  return "error";
+}
+
+Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
+                const JudgeOptions& options) {
+  Judgement j;
+  j.name = std::string(request.name);
+  if (j.name.empty()) j.name = std::string(MetadataString(request.object, "name"));
+  if (j.name.empty()) j.name = std::string(MetadataString(request.object, "generateName"));
+  j.namespace_ = std::string(MetadataString(request.object, "namespace"));
+  if (j.namespace_.empty()) j.namespace_ = std::string(request.namespace_);
+
+  // Removing or attaching to something cannot start a miner.
+  if (request.operation == "DELETE" || request.operation == "CONNECT") return j;
+  // Only the object itself and the ephemeral containers subresource carry containers a user
+  // chose; status, scale, binding and the like are left alone.
+  if (!request.sub_resource.empty() && request.sub_resource != "ephemeralcontainers") return j;
+  if (request.object == nullptr) return j;
+  std::string_view kind = KindToJudge(request);
+  if (kind.empty()) return j;
+  std::optional<policy::Workload> workload = policy::ExtractWorkload(kind, *request.object);
+  if (!workload) return j;
+  j.judged_kind = kind;
+  workload->name = j.name;
+  workload->namespace_ = j.namespace_;
+
+  policy::Verdict verdict = policy.Evaluate(*workload);
+  std::vector<policy::Finding> denies;
+  std::vector<policy::Finding> warns;
+  for (const policy::Finding& f : verdict.findings) {
+    if (f.action == policy::Action::kDeny) denies.push_back(f);
+    if (f.action == policy::Action::kWarn) warns.push_back(f);
+  }
+  if (!denies.empty()) {
+    j.decision = Decision::kDenied;
+    j.message = DenyMessage(kind, j.namespace_, j.name, denies, options.docs_url);
+  } else if (!warns.empty()) {
+    j.decision = Decision::kWarned;
+  }
+  // Warnings ride along with a denial too: they tell the developer what else to fix.
+  j.warnings = WarningMessages(warns);
+  j.findings = std::move(verdict.findings);
+  return j;
+}
+
+std::string DenyMessage(std::string_view kind, std::string_view namespace_, std::string_view name,
+                        std::span<const policy::Finding> deny_findings, std::string_view docs_url) {
+  const policy::Finding& first = deny_findings.front();
+  std::string head = "stratum-guard denied ";
+  head += TruncateUtf8(ObjectRef(kind, namespace_, name), 200);
+  head += ": ";
+  std::string tail = " (rule ";
+  tail += TruncateUtf8(first.rule_id, 64);
+  tail += ")";
+  std::size_t others = deny_findings.size() - 1;
+  if (others > 0) {
+    tail += ", and " + std::to_string(others) + " more (rules " +
+            JoinRuleIds(deny_findings.subspan(1), 200) + ")";
+  }
+  tail += ". See ";
+  tail += TruncateUtf8(docs_url, 300);
+  tail += '#';
+  tail += TruncateUtf8(first.rule_id, 64);
+  std::size_t budget =
+      kDenyMessageMaxLength - std::min(kDenyMessageMaxLength - 16, head.size() + tail.size());
+  return head + TruncateUtf8(first.message, budget) + tail;
+}
+
+std::vector<std::string> WarningMessages(std::span<const policy::Finding> warn_findings) {
+  constexpr std::string_view kPrefix = "stratum-guard: ";
+  std::vector<std::string> out;
+  std::size_t total = 0;
+  // Room kept for the closing "and N more" line.
+  constexpr std::size_t kReserve = 64;
+  for (std::size_t i = 0; i < warn_findings.size(); ++i) {
+    const policy::Finding& f = warn_findings[i];
+    std::string suffix = " (rule " + TruncateUtf8(f.rule_id, 40) + ")";
+    std::size_t budget = kWarningTargetLength - kPrefix.size() - suffix.size();
+    std::string line = std::string(kPrefix) + TruncateUtf8(f.message, budget) + suffix;
+    bool last = i + 1 == warn_findings.size();
+    if (total + line.size() > kWarningsTotalLength - (last ? 0 : kReserve)) {
+      std::size_t rest = warn_findings.size() - i;
+      out.push_back(TruncateUtf8("stratum-guard: and " + std::to_string(rest) +
+                                     " more warnings (rules " +
+                                     JoinRuleIds(warn_findings.subspan(i), 60) + ")",
+                                 kWarningTargetLength));
+      break;
+    }
+    total += line.size();
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Judgement& judgement) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  auto str = [&w](std::string_view s) {
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  };
+  w.StartObject();
+  w.Key("apiVersion");
+  str(request.api_version);
+  w.Key("kind");
+  str("AdmissionReview");
+  w.Key("response");
+  w.StartObject();
+  w.Key("uid");
+  str(request.uid);
+  bool allowed = judgement.decision != Decision::kDenied;
+  w.Key("allowed");
+  w.Bool(allowed);
+  if (!allowed) {
+    w.Key("status");
+    w.StartObject();
+    w.Key("status");
+    str("Failure");
+    w.Key("code");
+    w.Int(403);
+    w.Key("reason");
+    str("Forbidden");
+    w.Key("message");
+    str(judgement.message);
+    w.EndObject();
+  }
+  if (!judgement.warnings.empty()) {
+    w.Key("warnings");
+    w.StartArray();
+    for (const std::string& warning : judgement.warnings) str(warning);
+    w.EndArray();
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace stratum_guard::server

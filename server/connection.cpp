@@ -1,0 +1,396 @@
+#include "server/connection.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <optional>
+
+#include "common/log.h"
+
+namespace stratum_guard::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using common::Log;
+using common::LogLevel;
+using net::ip::tcp;
+
+ConnectionTracker::ConnectionTracker(std::string listener, std::size_t max_connections,
+                                     ServerMetrics& metrics)
+    : listener_(std::move(listener)), max_connections_(max_connections), metrics_(metrics) {}
+
+bool ConnectionTracker::TryAdd(const std::shared_ptr<Connection>& connection) {
+  {
+    std::lock_guard lock(mutex_);
+    if (draining_ || connections_.size() >= max_connections_) return false;
+    connections_.emplace(connection.get(), connection);
+  }
+  metrics_.AddOpenConnections(listener_, 1);
+  return true;
+}
+
+void ConnectionTracker::Remove(const Connection* connection) {
+  bool removed;
+  {
+    std::lock_guard lock(mutex_);
+    removed = connections_.erase(connection) > 0;
+  }
+  if (removed) metrics_.AddOpenConnections(listener_, -1);
+}
+
+std::size_t ConnectionTracker::Count() const {
+  std::lock_guard lock(mutex_);
+  return connections_.size();
+}
+
+void ConnectionTracker::ShutdownAll() {
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+    for (auto& [ptr, weak] : connections_) {
+      if (auto strong = weak.lock()) live.push_back(std::move(strong));
+    }
+  }
+  for (auto& connection : live) connection->Shutdown();
+}
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 64 * 1024;
+constexpr std::size_t kFirstReadBytes = 4096;
+constexpr std::chrono::seconds kTlsShutdownTimeout{1};
+
+bool IsHttpParseError(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_version).category();
+}
+
+// The request/response loop shared by the TLS and the plain session (CRTP, as in Beast's
+// advanced server-flex example). Every step runs on the connection's strand, holding the
+// session alive through shared_from_this() in its completion handler, so no member needs a
+// lock. Derived provides stream(), OnStart() and Close().
+template <class Derived>
+class HttpSession : public Connection {
+ public:
+  HttpSession(HttpHandler& handler, const SessionLimits& limits, ConnectionTracker& tracker,
+              ServerMetrics& metrics)
+      : handler_(handler), limits_(limits), tracker_(tracker), metrics_(metrics) {}
+  ~HttpSession() override { tracker_.Remove(this); }
+
+  void Start() override {
+    net::dispatch(derived().stream().get_executor(),
+                  beast::bind_front_handler(&Derived::OnStart, Self()));
+  }
+
+  void Shutdown() override {
+    net::post(derived().stream().get_executor(), [self = Self()] {
+      self->shutting_down_ = true;
+      // Waiting for a handshake or a request that has not begun: nothing is in flight.
+      if (self->waiting_) beast::get_lowest_layer(self->derived().stream()).close();
+    });
+  }
+
+ protected:
+  Derived& derived() { return static_cast<Derived&>(*this); }
+  std::shared_ptr<Derived> Self() { return std::static_pointer_cast<Derived>(shared_from_this()); }
+  void Expire(std::chrono::milliseconds timeout) {
+    beast::get_lowest_layer(derived().stream()).expires_after(timeout);
+  }
+
+  // One place for transport errors: the connection ends, nothing else does.
+  void Fail(beast::error_code ec, std::string_view what) {
+    // stream_truncated: the peer closed TCP without a TLS close_notify. Clients (Go's
+    // http.Transport among them) do that routinely; every message here is length-delimited,
+    // so a truncation cannot pass off a partial message as whole. Not worth a log line, like
+    // a peer closing between requests (end_of_stream, eof), our own close (operation_aborted)
+    // or a timeout.
+    if (ec == ssl::error::stream_truncated || ec == http::error::end_of_stream ||
+        ec == net::error::eof || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout) {
+      Log(LogLevel::kDebug, "connection closed",
+          {{"listener", tracker_.listener()}, {"step", what}, {"reason", ec.message()}});
+    } else {
+      Log(LogLevel::kDebug, "connection failed",
+          {{"listener", tracker_.listener()}, {"step", what}, {"error", ec.message()}});
+    }
+    beast::error_code ignored;
+    beast::get_lowest_layer(derived().stream()).socket().close(ignored);
+  }
+
+  // Waits for the first bytes of the next request: under the idle timeout between keep-alive
+  // requests, under the header timeout on a fresh connection.
+  void StartRead() {
+    if (shutting_down_) return derived().Close();
+    if (buffer_.size() > 0) return ReadHeader();  // pipelined bytes already here
+    waiting_ = true;
+    Expire(first_request_ ? limits_.header_timeout : limits_.idle_timeout);
+    derived().stream().async_read_some(
+        buffer_.prepare(kFirstReadBytes),
+        beast::bind_front_handler(&HttpSession::OnFirstBytes, Self()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, std::size_t bytes) {
+    waiting_ = false;
+    if (ec) return Fail(ec, "read");
+    buffer_.commit(bytes);
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    first_request_ = false;
+    // A fresh parser per message: body_limit and header_limit apply to each request.
+    parser_.emplace();
+    parser_->body_limit(limits_.max_body_bytes);
+    parser_->header_limit(kHeaderLimit);
+    Expire(limits_.header_timeout);
+    http::async_read_header(derived().stream(), buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::OnHeader, Self()));
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t) {
+    if (ec) return OnReadError(ec);
+    const HttpRequest& request = parser_->get();
+    auto expect = request.find(http::field::expect);
+    if (expect != request.end() && beast::iequals(expect->value(), "100-continue")) {
+      continue_ = http::response<http::empty_body>{http::status::continue_, request.version()};
+      Expire(limits_.header_timeout);
+      return http::async_write(derived().stream(), continue_,
+                               beast::bind_front_handler(&HttpSession::OnContinue, Self()));
+    }
+    ReadBody();
+  }
+
+  void OnContinue(beast::error_code ec, std::size_t) {
+    if (ec) return Fail(ec, "write");
+    ReadBody();
+  }
+
+  void ReadBody() {
+    Expire(limits_.header_timeout);
+    http::async_read(derived().stream(), buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnBody, Self()));
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return SendProblem(Problem::kBodyTooLarge,
+                         "request body over " + std::to_string(limits_.max_body_bytes) + " bytes");
+    }
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      return Fail(ec, "read");
+    }
+    if (IsHttpParseError(ec)) return SendProblem(Problem::kBadHttp, "bad HTTP: " + ec.message());
+    Fail(ec, "read");
+  }
+
+  void OnBody(beast::error_code ec, std::size_t) {
+    if (ec) return OnReadError(ec);
+    HttpRequest request = parser_->release();
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    // The session boundary: nothing thrown by a handler may take the connection or the
+    // process down; it becomes a 500 and the webhook's failurePolicy decides.
+    try {
+      response_ = handler_.Handle(request);
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "internal error",
+          {{"listener", tracker_.listener()}, {"error", e.what()}});
+      response_ = ProblemResponse(Problem::kInternal, "internal error", version);
+    } catch (...) {
+      Log(LogLevel::kError, "internal error", {{"listener", tracker_.listener()}});
+      response_ = ProblemResponse(Problem::kInternal, "internal error", version);
+    }
+    response_.keep_alive(keep_alive && !shutting_down_);
+    Write();
+  }
+
+  void SendProblem(Problem problem, std::string detail) {
+    // The rest of the stream cannot be trusted to be at a message boundary: answer and close.
+    unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    response_ = ProblemResponse(problem, detail, version);
+    response_.keep_alive(false);
+    Write();
+  }
+
+  void Write() {
+    metrics_.RecordHttpResponse(tracker_.listener(), response_.result_int());
+    Expire(limits_.header_timeout);
+    http::async_write(derived().stream(), response_,
+                      beast::bind_front_handler(&HttpSession::OnWrite, Self()));
+  }
+
+  void OnWrite(beast::error_code ec, std::size_t) {
+    if (ec) return Fail(ec, "write");
+    if (!response_.keep_alive()) return derived().Close();
+    response_ = {};
+    StartRead();
+  }
+
+  HttpHandler& handler_;
+  const SessionLimits limits_;
+  ConnectionTracker& tracker_;
+  ServerMetrics& metrics_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpResponse response_;
+  http::response<http::empty_body> continue_;
+  bool shutting_down_ = false;
+  bool waiting_ = false;  // no request in flight: a handshake or the first bytes are awaited
+  bool first_request_ = true;
+};
+
+class TlsSession : public HttpSession<TlsSession> {
+ public:
+  TlsSession(tcp::socket socket, std::shared_ptr<ssl::context> context, HttpHandler& handler,
+             const SessionLimits& limits, ConnectionTracker& tracker, ServerMetrics& metrics)
+      : HttpSession(handler, limits, tracker, metrics),
+        context_(std::move(context)),
+        stream_(std::move(socket), *context_) {}
+
+  beast::ssl_stream<beast::tcp_stream>& stream() { return stream_; }
+
+  void OnStart() {
+    if (shutting_down_) return Fail(net::error::operation_aborted, "handshake");
+    waiting_ = true;
+    Expire(limits_.header_timeout);
+    stream_.async_handshake(ssl::stream_base::server,
+                            beast::bind_front_handler(&TlsSession::OnHandshake, Self()));
+  }
+
+  void Close() {
+    Expire(kTlsShutdownTimeout);
+    stream_.async_shutdown(beast::bind_front_handler(&TlsSession::OnShutdown, Self()));
+  }
+
+ private:
+  void OnHandshake(beast::error_code ec) {
+    waiting_ = false;
+    if (ec) {
+      // Plain HTTP, garbage, a missing or untrusted client certificate, a timeout: this
+      // connection ends, the listener goes on.
+      if (ec != net::error::operation_aborted) metrics_.RecordTlsHandshakeFailure();
+      return Fail(ec, "handshake");
+    }
+    StartRead();
+  }
+
+  void OnShutdown(beast::error_code) {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().close(ignored);
+  }
+
+  // Declared before stream_: the SSL object must not outlive the context it was made from.
+  std::shared_ptr<ssl::context> context_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+};
+
+class PlainSession : public HttpSession<PlainSession> {
+ public:
+  PlainSession(tcp::socket socket, HttpHandler& handler, const SessionLimits& limits,
+               ConnectionTracker& tracker, ServerMetrics& metrics)
+      : HttpSession(handler, limits, tracker, metrics), stream_(std::move(socket)) {}
+
+  beast::tcp_stream& stream() { return stream_; }
+  void OnStart() { StartRead(); }
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+ private:
+  beast::tcp_stream stream_;
+};
+
+}  // namespace
+
+std::shared_ptr<Connection> MakeTlsSession(tcp::socket socket,
+                                           std::shared_ptr<ssl::context> context,
+                                           HttpHandler& handler, const SessionLimits& limits,
+                                           ConnectionTracker& tracker, ServerMetrics& metrics) {
+  return std::make_shared<TlsSession>(std::move(socket), std::move(context), handler, limits,
+                                      tracker, metrics);
+}
+
+std::shared_ptr<Connection> MakePlainSession(tcp::socket socket, HttpHandler& handler,
+                                             const SessionLimits& limits,
+                                             ConnectionTracker& tracker, ServerMetrics& metrics) {
+  return std::make_shared<PlainSession>(std::move(socket), handler, limits, tracker, metrics);
+}
+
+Listener::Listener(net::io_context& io, tcp::endpoint endpoint, Factory factory,
+                   ConnectionTracker& tracker, ServerMetrics& metrics)
+    : io_(io),
+      acceptor_(net::make_strand(io)),
+      retry_timer_(acceptor_.get_executor()),
+      factory_(std::move(factory)),
+      tracker_(tracker),
+      metrics_(metrics) {
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (ec && endpoint.address().is_v6() && endpoint.address().is_unspecified()) {
+    // ":PORT" on a host without IPv6: every IPv4 interface instead.
+    endpoint = tcp::endpoint(net::ip::address_v4::any(), endpoint.port());
+    ec = {};
+    acceptor_.open(endpoint.protocol(), ec);
+  }
+  if (ec) throw boost::system::system_error(ec, "open");
+  if (endpoint.address().is_v6() && endpoint.address().is_unspecified()) {
+    acceptor_.set_option(net::ip::v6_only(false), ec);  // dual-stack where allowed
+  }
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(net::socket_base::max_listen_connections);
+  local_endpoint_ = acceptor_.local_endpoint();
+}
+
+void Listener::Start() {
+  net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->Accept(); });
+}
+
+void Listener::Stop() {
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    self->stopped_ = true;
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+    self->retry_timer_.cancel();
+  });
+}
+
+void Listener::Accept() {
+  if (stopped_) return;
+  // Each connection gets its own strand: its handlers never run concurrently.
+  acceptor_.async_accept(
+      net::make_strand(io_),
+      [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+        if (self->stopped_) return;
+        if (ec) {
+          // Out of file descriptors and the like: back off instead of spinning.
+          Log(LogLevel::kWarn, "accept failed",
+              {{"listener", self->tracker_.listener()}, {"error", ec.message()}});
+          self->retry_timer_.expires_after(std::chrono::milliseconds(100));
+          self->retry_timer_.async_wait([self](boost::system::error_code wait_ec) {
+            if (!wait_ec) self->Accept();
+          });
+          return;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        std::shared_ptr<Connection> connection = self->factory_(std::move(socket));
+        if (connection && self->tracker_.TryAdd(connection)) {
+          connection->Start();
+        } else {
+          self->metrics_.RecordConnectionRejected(self->tracker_.listener());
+        }
+        self->Accept();
+      });
+}
+
+}  // namespace stratum_guard::server

@@ -1,0 +1,216 @@
+#include "server/server.h"
+
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+
+#include "certs/certificates.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "server/address.h"
+#include "server/file_watcher.h"
+
+namespace stratum_guard::server {
+
+namespace net = boost::asio;
+using common::Log;
+using common::LogLevel;
+using net::ip::tcp;
+
+namespace {
+
+std::string ReadOrThrow(const std::string& path) {
+  std::string error;
+  std::optional<std::string> text = common::ReadFile(path, &error);
+  if (!text) throw std::runtime_error(error);
+  return std::move(*text);
+}
+
+tcp::endpoint EndpointOrThrow(const std::string& text) {
+  std::string error;
+  std::optional<tcp::endpoint> endpoint = ParseListenAddress(text, &error);
+  if (!endpoint) throw std::runtime_error(error);
+  return *endpoint;
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, policy::PolicyStore& policies, prometheus::Registry& registry)
+    : options_(std::move(options)),
+      policies_(policies),
+      metrics_(registry),
+      registry_(registry),
+      webhook_handler_(policies_, metrics_, JudgeOptions{options_.docs_url},
+                       [this] { return ready_.load(); }),
+      metrics_handler_({&registry_, &process_collector_}),
+      webhook_connections_("webhook", options_.max_connections, metrics_),
+      metrics_connections_("metrics", options_.max_connections, metrics_),
+      io_(static_cast<int>(options_.workers)),
+      reload_timer_(io_),
+      drain_timer_(io_) {}
+
+Server::~Server() {
+  if (started_) {
+    Stop();
+    Wait();
+  }
+}
+
+void Server::LoadTls(const std::vector<std::string>& contents) {
+  TlsMaterial material{contents.at(0), contents.at(1), contents.size() > 2 ? contents[2] : ""};
+  std::shared_ptr<net::ssl::context> context = MakeServerTlsContext(material);
+  auto not_after = certs::CertificateNotAfter(material.certificate_pem);
+  if (!not_after) throw std::runtime_error("certificate: cannot read its expiry");
+  tls_.Set(std::move(context));
+  metrics_.SetCertificateExpiry(*not_after);
+}
+
+void Server::Start() {
+  if (started_) throw std::logic_error("Server::Start called twice");
+  if (auto policy = policies_.Get()) metrics_.SetPolicyRules(policy->rule_count());
+
+  if (!options_.tls_cert_file.empty()) {
+    if (options_.tls_key_file.empty()) throw std::runtime_error("--tls-cert needs --tls-key");
+    std::vector<std::string> paths = {options_.tls_cert_file, options_.tls_key_file};
+    if (!options_.client_ca_file.empty()) paths.push_back(options_.client_ca_file);
+    std::vector<std::string> contents;
+    for (const std::string& path : paths) contents.push_back(ReadOrThrow(path));
+    LoadTls(contents);
+    reloaders_.push_back(std::make_unique<Reloader>(
+        "tls", std::make_unique<PollingFileWatcher>(paths),
+        [this](const std::vector<std::string>& c) { LoadTls(c); },
+        [this](bool ok) { metrics_.RecordTlsReload(ok); }));
+  } else {
+    std::vector<std::string> contents = {options_.tls_material.certificate_pem,
+                                         options_.tls_material.private_key_pem};
+    if (!options_.client_ca_file.empty()) {
+      contents.push_back(ReadOrThrow(options_.client_ca_file));
+    } else if (!options_.tls_material.client_ca_pem.empty()) {
+      contents.push_back(options_.tls_material.client_ca_pem);
+    }
+    LoadTls(contents);
+  }
+
+  if (!options_.policy_file.empty()) {
+    std::string source = options_.policy_file;
+    reloaders_.push_back(std::make_unique<Reloader>(
+        "policy", std::make_unique<PollingFileWatcher>(std::vector<std::string>{source}),
+        [this, source](const std::vector<std::string>& c) {
+          std::shared_ptr<const policy::Policy> next = policy::Policy::Compile(c.at(0), source);
+          policies_.Set(next);
+          metrics_.SetPolicyRules(next->rule_count());
+        },
+        [this](bool ok) { metrics_.RecordPolicyReload(ok); }));
+  }
+
+  tcp::endpoint webhook = EndpointOrThrow(options_.listen);
+  tcp::endpoint metrics = EndpointOrThrow(options_.metrics_listen);
+  webhook_listener_ = std::make_shared<Listener>(
+      io_, webhook,
+      [this](tcp::socket socket) {
+        return MakeTlsSession(std::move(socket), tls_.Get(), webhook_handler_, options_.limits,
+                              webhook_connections_, metrics_);
+      },
+      webhook_connections_, metrics_);
+  // The metrics port answers small requests; it shares the timeouts but not the body limit.
+  SessionLimits metrics_limits = options_.limits;
+  metrics_limits.max_body_bytes = 64 * 1024;
+  metrics_listener_ = std::make_shared<Listener>(
+      io_, metrics,
+      [this, metrics_limits](tcp::socket socket) {
+        return MakePlainSession(std::move(socket), metrics_handler_, metrics_limits,
+                                metrics_connections_, metrics_);
+      },
+      metrics_connections_, metrics_);
+  webhook_endpoint_ = webhook_listener_->local_endpoint();
+  metrics_endpoint_ = metrics_listener_->local_endpoint();
+  webhook_listener_->Start();
+  metrics_listener_->Start();
+  Log(LogLevel::kInfo, "listening",
+      {{"listener", "webhook"},
+       {"address", FormatEndpoint(webhook_endpoint_)},
+       {"tls", true},
+       {"client_auth",
+        !options_.client_ca_file.empty() || !options_.tls_material.client_ca_pem.empty()}});
+  Log(LogLevel::kInfo, "listening",
+      {{"listener", "metrics"}, {"address", FormatEndpoint(metrics_endpoint_)}, {"tls", false}});
+
+  if (!reloaders_.empty() && options_.reload_interval.count() > 0) ScheduleReload();
+
+  unsigned workers = options_.workers;
+  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  started_ = true;
+  ready_ = true;
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_.emplace_back([this] {
+      for (;;) {
+        try {
+          io_.run();
+          return;
+        } catch (const std::exception& e) {
+          // Handlers do not throw by contract; if one ever does, keep the worker serving.
+          Log(LogLevel::kError, "worker caught an exception", {{"error", e.what()}});
+        }
+      }
+    });
+  }
+}
+
+void Server::CheckReloads() {
+  std::lock_guard lock(reload_mutex_);
+  for (auto& reloader : reloaders_) reloader->Check();
+}
+
+void Server::ScheduleReload() {
+  reload_timer_.expires_after(options_.reload_interval);
+  reload_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stop_requested_) return;
+    CheckReloads();
+    ScheduleReload();
+  });
+}
+
+void Server::Stop() {
+  if (!started_ || stop_requested_.exchange(true)) return;
+  net::post(io_, [this] { BeginShutdown(); });
+}
+
+void Server::BeginShutdown() {
+  ready_ = false;
+  Log(LogLevel::kInfo, "shutting down",
+      {{"open_connections",
+        static_cast<std::int64_t>(webhook_connections_.Count() + metrics_connections_.Count())},
+       {"grace_ms", static_cast<std::int64_t>(options_.shutdown_grace.count())}});
+  webhook_listener_->Stop();
+  metrics_listener_->Stop();
+  reload_timer_.cancel();
+  webhook_connections_.ShutdownAll();
+  metrics_connections_.ShutdownAll();
+  DrainTick(std::chrono::steady_clock::now() + options_.shutdown_grace);
+}
+
+void Server::DrainTick(std::chrono::steady_clock::time_point deadline) {
+  std::size_t open = webhook_connections_.Count() + metrics_connections_.Count();
+  if (open == 0) {
+    Log(LogLevel::kInfo, "stopped");
+    io_.stop();
+    return;
+  }
+  if (std::chrono::steady_clock::now() >= deadline) {
+    Log(LogLevel::kWarn, "shutdown grace expired, closing connections",
+        {{"open_connections", static_cast<std::int64_t>(open)}});
+    io_.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(10));
+  drain_timer_.async_wait([this, deadline](boost::system::error_code ec) {
+    if (!ec) DrainTick(deadline);
+  });
+}
+
+void Server::Wait() {
+  for (std::thread& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+}
+
+}  // namespace stratum_guard::server

@@ -1,0 +1,110 @@
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "policy/policy_store.h"
+#include "server/connection.h"
+#include "server/metrics.h"
+#include "server/process_metrics.h"
+#include "server/reloader.h"
+#include "server/tls_context.h"
+#include "server/webhook_handler.h"
+
+namespace stratum_guard::server {
+
+// Everything `stratum-guard serve` can be told; defaults as the flags document them
+// (docs/OPERATIONS.md).
+struct ServerOptions {
+  std::string listen = ":8443";
+  std::string metrics_listen = ":9090";
+  // Serving certificate from files (reloaded when they change) ...
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // ... or in memory (development mode); used when tls_cert_file is empty.
+  TlsMaterial tls_material;
+  std::string client_ca_file;  // optional; reloaded with the certificate
+  std::string policy_file;     // empty: the embedded policy, never reloaded
+  std::string docs_url = "https://github.com/stratum-guard/stratum-guard/blob/main/docs/POLICY.md";
+  unsigned workers = 0;  // 0: hardware threads
+  SessionLimits limits;
+  std::size_t max_connections = 1024;
+  std::chrono::milliseconds shutdown_grace{15'000};
+  std::chrono::milliseconds reload_interval{2'000};
+};
+
+// The admission webhook (TLS) and metrics (plain HTTP) listeners on a pool of io_context
+// threads, with the reloaders of certificate and policy files.
+//
+// Lifecycle: construct, Start() (binds; throws on a configuration error such as a bad
+// address, an unreadable or invalid certificate), then Wait(); Stop() from any thread (a
+// signal-handling thread, a test) begins the graceful shutdown that Wait() returns from.
+// The PolicyStore and Registry are shared with whatever else runs in the process (the
+// sweeper) and must outlive the Server.
+class Server {
+ public:
+  Server(ServerOptions options, policy::PolicyStore& policies, prometheus::Registry& registry);
+  ~Server();                       // stops and waits if still running
+  Server(const Server&) = delete;  // owns threads and sockets
+  Server& operator=(const Server&) = delete;
+
+  void Start();
+  // Stops accepting, lets requests in flight finish within shutdown_grace, closes the rest.
+  // Thread-safe and idempotent. Not async-signal-safe: call it from a thread that waited for
+  // the signal (sigwait), not from a signal handler.
+  void Stop();
+  // Blocks until the shutdown completed and the workers have exited.
+  void Wait();
+
+  boost::asio::ip::tcp::endpoint webhook_endpoint() const { return webhook_endpoint_; }
+  boost::asio::ip::tcp::endpoint metrics_endpoint() const { return metrics_endpoint_; }
+
+  // Polls the watched files once, on the calling thread (tests drive reloads with this).
+  void CheckReloads();
+
+ private:
+  void LoadTls(const std::vector<std::string>& contents);
+  void ScheduleReload();
+  void BeginShutdown();
+  void DrainTick(std::chrono::steady_clock::time_point deadline);
+
+  const ServerOptions options_;
+  policy::PolicyStore& policies_;
+  ServerMetrics metrics_;
+  ProcessCollector process_collector_;
+  prometheus::Registry& registry_;
+  TlsContextStore tls_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stop_requested_{false};
+  WebhookHandler webhook_handler_;
+  MetricsHandler metrics_handler_;
+  ConnectionTracker webhook_connections_;
+  ConnectionTracker metrics_connections_;
+  std::mutex reload_mutex_;
+  std::vector<std::unique_ptr<Reloader>> reloaders_;
+  // Declared after everything sessions refer to: destroying the io_context destroys pending
+  // handlers, and with them the last references to sessions.
+  boost::asio::io_context io_;
+  boost::asio::steady_timer reload_timer_;
+  boost::asio::steady_timer drain_timer_;
+  std::shared_ptr<Listener> webhook_listener_;
+  std::shared_ptr<Listener> metrics_listener_;
+  boost::asio::ip::tcp::endpoint webhook_endpoint_;
+  boost::asio::ip::tcp::endpoint metrics_endpoint_;
+  std::vector<std::thread> workers_;
+  bool started_ = false;
+};
+
+}  // namespace stratum_guard::server

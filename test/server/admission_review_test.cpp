@@ -1,0 +1,352 @@
+#include "server/admission_review.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <string>
+
+#include "policy/policy.h"
+#include "server/json.h"
+#include "test/server/review_fixtures.h"
+
+namespace stratum_guard::server {
+namespace {
+
+using fixtures::Containers;
+using fixtures::Object;
+using fixtures::Review;
+using fixtures::ReviewSpec;
+
+// Parses and decodes review text, keeping the buffers alive for the views.
+struct Decoded {
+  explicit Decoded(std::string text) : body(std::move(text)) {
+    parse_error = ParseJsonInPlace(body, document);
+    if (parse_error.empty()) decode_error = DecodeAdmissionReview(document, &request);
+  }
+  std::string body;
+  rapidjson::Document document;
+  AdmissionRequest request;
+  std::string parse_error;
+  std::string decode_error;
+};
+
+const policy::Policy& DefaultPolicy() {
+  static const std::shared_ptr<const policy::Policy> policy = policy::Policy::Default();
+  return *policy;
+}
+
+JudgeOptions Options() { return JudgeOptions{"https://docs.example/POLICY.md"}; }
+
+rapidjson::Document ParseResponse(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str());
+  EXPECT_FALSE(doc.HasParseError()) << text;
+  return doc;
+}
+
+policy::Finding MakeFinding(std::string rule, policy::Action action, std::string message) {
+  policy::Finding f;
+  f.rule_id = std::move(rule);
+  f.action = action;
+  f.message = std::move(message);
+  return f;
+}
+
+TEST(DecodeAdmissionReviewTest, DecodesV1AndV1beta1) {
+  for (std::string_view version : {fixtures::kV1, fixtures::kV1beta1}) {
+    ReviewSpec spec;
+    spec.api_version = version;
+    spec.object = Object("Deployment", Containers("nginx"));
+    spec.dry_run = true;
+    Decoded d(Review(spec));
+    ASSERT_EQ(d.decode_error, "") << version;
+    EXPECT_EQ(d.request.api_version, version);
+    EXPECT_EQ(d.request.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
+    EXPECT_EQ(d.request.kind.kind, "Deployment");
+    EXPECT_EQ(d.request.kind.group, "apps");
+    EXPECT_EQ(d.request.operation, "CREATE");
+    EXPECT_EQ(d.request.namespace_, "default");
+    EXPECT_TRUE(d.request.dry_run);
+    EXPECT_NE(d.request.object, nullptr);
+  }
+}
+
+TEST(DecodeAdmissionReviewTest, RefusesWhatIsNotAnAdmissionReview) {
+  struct Case {
+    std::string body;
+    std::string expected_error_part;
+  };
+  const Case cases[] = {
+      {"[]", "not a JSON object"},
+      {R"({"kind":"AdmissionReview","request":{"uid":"a"}})", "apiVersion"},
+      {R"({"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"a"}})",
+       "apiVersion"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"a"}})", "kind"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})", "request"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":[]})", "request"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})", "uid"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}})",
+       "uid"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a"}})",
+       "operation"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","kind":"Pod"}})",
+       "request.kind"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","namespace":3}})",
+       "namespace"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","dryRun":"yes"}})",
+       "dryRun"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","object":"x"}})",
+       "object"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE"}})",
+       "object is missing"},
+  };
+  for (const Case& c : cases) {
+    Decoded d(c.body);
+    ASSERT_EQ(d.parse_error, "") << c.body;
+    EXPECT_NE(d.decode_error.find(c.expected_error_part), std::string::npos)
+        << c.body << " -> " << d.decode_error;
+  }
+}
+
+TEST(EncodeAdmissionResponseTest, AllowedEchoesVersionAndUid) {
+  for (std::string_view version : {fixtures::kV1, fixtures::kV1beta1}) {
+    ReviewSpec spec;
+    spec.api_version = version;
+    spec.uid = "uid-42";
+    spec.object = Object("Deployment", Containers("nginx"));
+    Decoded d(Review(spec));
+    Judgement j = Judge(d.request, DefaultPolicy(), Options());
+    EXPECT_EQ(j.decision, Decision::kAllowed);
+    rapidjson::Document out = ParseResponse(EncodeAdmissionResponse(d.request, j));
+    EXPECT_EQ(std::string(out["apiVersion"].GetString()), version);
+    EXPECT_STREQ(out["kind"].GetString(), "AdmissionReview");
+    EXPECT_STREQ(out["response"]["uid"].GetString(), "uid-42");
+    EXPECT_TRUE(out["response"]["allowed"].GetBool());
+    EXPECT_FALSE(out["response"].HasMember("status"));
+    EXPECT_FALSE(out["response"].HasMember("warnings"));
+  }
+}
+
+TEST(JudgeTest, DeniesStratumUrlWithAMessageForTheDeveloper) {
+  Decoded d(fixtures::DeploymentReview("busybox", fixtures::kStratumArgs));
+  Judgement j = Judge(d.request, DefaultPolicy(), Options());
+  ASSERT_EQ(j.decision, Decision::kDenied);
+  EXPECT_EQ(j.judged_kind, "Deployment");
+  EXPECT_EQ(j.message.rfind("stratum-guard denied Deployment default/web: container \"app\"", 0),
+            0u)
+      << j.message;
+  EXPECT_NE(j.message.find("stratum+tcp://pool.example:3333"), std::string::npos) << j.message;
+  EXPECT_NE(j.message.find("(rule stratum-url)"), std::string::npos) << j.message;
+  EXPECT_NE(j.message.find("See https://docs.example/POLICY.md#stratum-url"), std::string::npos)
+      << j.message;
+  rapidjson::Document out = ParseResponse(EncodeAdmissionResponse(d.request, j));
+  EXPECT_FALSE(out["response"]["allowed"].GetBool());
+  EXPECT_EQ(out["response"]["status"]["code"].GetInt(), 403);
+  EXPECT_STREQ(out["response"]["status"]["reason"].GetString(), "Forbidden");
+  EXPECT_EQ(std::string(out["response"]["status"]["message"].GetString()), j.message);
+}
+
+TEST(JudgeTest, WarnFindingsBecomeWarnings) {
+  Decoded d(fixtures::DeploymentReview("busybox", fixtures::kMinerFlagArgs));
+  Judgement j = Judge(d.request, DefaultPolicy(), Options());
+  ASSERT_EQ(j.decision, Decision::kWarned);
+  ASSERT_EQ(j.warnings.size(), 1u);
+  EXPECT_NE(j.warnings[0].find("(rule miner-flag)"), std::string::npos) << j.warnings[0];
+  EXPECT_LE(j.warnings[0].size(), kWarningTargetLength);
+  rapidjson::Document out = ParseResponse(EncodeAdmissionResponse(d.request, j));
+  EXPECT_TRUE(out["response"]["allowed"].GetBool());
+  ASSERT_TRUE(out["response"]["warnings"].IsArray());
+  EXPECT_EQ(std::string(out["response"]["warnings"][0].GetString()), j.warnings[0]);
+}
+
+TEST(JudgeTest, AuditFindingsOnlyReachLogsAndMetrics) {
+  // A pool port alone is audited by the default policy.
+  Decoded d(fixtures::DeploymentReview("redis", R"(["--replicaof","10.0.0.1:3333"])"));
+  Judgement j = Judge(d.request, DefaultPolicy(), Options());
+  EXPECT_EQ(j.decision, Decision::kAllowed);
+  EXPECT_TRUE(j.warnings.empty());
+  ASSERT_FALSE(j.findings.empty());
+  EXPECT_EQ(j.findings[0].action, policy::Action::kAudit);
+}
+
+TEST(JudgeTest, DeleteAndConnectAreAllowedWithoutJudging) {
+  for (std::string_view operation : {"DELETE", "CONNECT"}) {
+    ReviewSpec spec;
+    spec.operation = operation;
+    // Even with a miner in the object (a DELETE carries oldObject, a CONNECT options).
+    spec.object = Object("Deployment", Containers("xmrig/xmrig"));
+    Decoded d(Review(spec));
+    ASSERT_EQ(d.decode_error, "");
+    Judgement j = Judge(d.request, DefaultPolicy(), Options());
+    EXPECT_EQ(j.decision, Decision::kAllowed) << operation;
+    EXPECT_TRUE(j.judged_kind.empty());
+  }
+}
+
+TEST(JudgeTest, DryRunIsJudgedLikeAnyOther) {
+  ReviewSpec spec;
+  spec.dry_run = true;
+  spec.object = Object("Deployment", Containers("xmrig/xmrig"));
+  Decoded d(Review(spec));
+  EXPECT_EQ(Judge(d.request, DefaultPolicy(), Options()).decision, Decision::kDenied);
+}
+
+TEST(JudgeTest, EphemeralContainersSubresourceIsJudged) {
+  ReviewSpec spec;
+  spec.kind = "Pod";
+  spec.operation = "UPDATE";
+  spec.sub_resource = "ephemeralcontainers";
+  spec.object =
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"default"},)"
+      R"("spec":{"containers":[{"name":"app","image":"nginx"}],)"
+      R"("ephemeralContainers":[{"name":"debug","image":"xmrig/xmrig"}]}})";
+  Decoded d(Review(spec));
+  Judgement j = Judge(d.request, DefaultPolicy(), Options());
+  EXPECT_EQ(j.decision, Decision::kDenied);
+  EXPECT_NE(j.message.find("\"debug\""), std::string::npos) << j.message;
+}
+
+TEST(JudgeTest, OtherSubresourcesAreAllowed) {
+  ReviewSpec spec;
+  spec.kind = "Pod";
+  spec.operation = "UPDATE";
+  spec.sub_resource = "status";
+  spec.object = Object("Pod", Containers("xmrig/xmrig"));
+  Decoded d(Review(spec));
+  EXPECT_EQ(Judge(d.request, DefaultPolicy(), Options()).decision, Decision::kAllowed);
+}
+
+TEST(JudgeTest, KindsWithoutAPodTemplateAreAllowed) {
+  ReviewSpec spec;
+  spec.kind = "Service";
+  spec.object = Object("Service", "");
+  Decoded d(Review(spec));
+  Judgement j = Judge(d.request, DefaultPolicy(), Options());
+  EXPECT_EQ(j.decision, Decision::kAllowed);
+  EXPECT_TRUE(j.judged_kind.empty());
+}
+
+TEST(JudgeTest, EveryPodTemplateKindIsJudged) {
+  for (std::string_view kind : policy::PodTemplateKinds()) {
+    ReviewSpec spec;
+    spec.kind = kind;
+    spec.object = Object(kind, Containers("busybox", fixtures::kStratumArgs));
+    Decoded d(Review(spec));
+    ASSERT_EQ(d.decode_error, "") << kind;
+    Judgement j = Judge(d.request, DefaultPolicy(), Options());
+    EXPECT_EQ(j.decision, Decision::kDenied) << kind;
+    EXPECT_EQ(j.judged_kind, kind);
+    EXPECT_NE(j.message.find("denied " + std::string(kind) + " default/web"), std::string::npos)
+        << j.message;
+  }
+}
+
+TEST(JudgeTest, RequestKindCoversEquivalentVersions) {
+  // matchPolicy: Equivalent: the user sent an extensions/v1beta1 Deployment; `kind` names the
+  // version the webhook registered for. Here `kind` is something unknown and requestKind
+  // carries the workload kind: the object is still judged.
+  ReviewSpec spec;
+  spec.kind = "DeploymentV9";
+  spec.request_kind = R"({"group":"extensions","version":"v1beta1","kind":"Deployment"})";
+  spec.object = Object("Deployment", Containers("xmrig/xmrig"));
+  Decoded d(Review(spec));
+  Judgement j = Judge(d.request, DefaultPolicy(), Options());
+  EXPECT_EQ(j.decision, Decision::kDenied);
+  EXPECT_EQ(j.judged_kind, "Deployment");
+}
+
+TEST(JudgeTest, NamespaceAndNameFallBackAsTheApiServerFillsThem) {
+  // metadata.namespace is empty on CREATE through most clients: request.namespace applies.
+  // The name comes from request.name, then metadata.name, then generateName.
+  ReviewSpec spec;
+  spec.kind = "Pod";
+  spec.name = "";
+  spec.namespace_ = "team-a";
+  spec.object = R"({"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-"},)"
+                R"("spec":{"containers":[{"name":"app","image":"xmrig/xmrig"}]}})";
+  Decoded d(Review(spec));
+  Judgement j = Judge(d.request, DefaultPolicy(), Options());
+  EXPECT_EQ(j.namespace_, "team-a");
+  EXPECT_EQ(j.name, "web-");
+  EXPECT_NE(j.message.find("denied Pod team-a/web-:"), std::string::npos) << j.message;
+}
+
+TEST(DenyMessageTest, SeveralFindingsNameTheFirstAndCountTheRest) {
+  std::vector<policy::Finding> findings = {
+      MakeFinding("stratum-url", policy::Action::kDeny, "container \"app\" args[1] has X"),
+      MakeFinding("miner-image", policy::Action::kDeny, "container \"app\" image is Y"),
+      MakeFinding("pool-domain", policy::Action::kDeny, "container \"app\" env has Z")};
+  std::string m = DenyMessage("Deployment", "default", "web", findings, "https://d/P.md");
+  EXPECT_EQ(m,
+            "stratum-guard denied Deployment default/web: container \"app\" args[1] has X "
+            "(rule stratum-url), and 2 more (rules miner-image, pool-domain). See "
+            "https://d/P.md#stratum-url");
+}
+
+TEST(DenyMessageTest, ClusterScopedObjectsHaveNoNamespace) {
+  std::vector<policy::Finding> findings = {
+      MakeFinding("miner-image", policy::Action::kDeny, "container \"a\" image is Y")};
+  std::string m = DenyMessage("PodTemplate", "", "t", findings, "u");
+  EXPECT_NE(m.find("denied PodTemplate t: "), std::string::npos) << m;
+}
+
+TEST(DenyMessageTest, StaysUnderOneKibibyteWhateverTheInput) {
+  std::vector<policy::Finding> findings;
+  for (int i = 0; i < 200; ++i) {
+    findings.push_back(MakeFinding("rule-" + std::to_string(i) + std::string(50, 'r'),
+                                   policy::Action::kDeny, std::string(5000, 'x')));
+  }
+  std::string m = DenyMessage(std::string(500, 'K'), std::string(300, 'n'), std::string(300, 'w'),
+                              findings, "https://docs.example/" + std::string(1000, 'd'));
+  EXPECT_LE(m.size(), kDenyMessageMaxLength);
+  EXPECT_NE(m.find("and 199 more"), std::string::npos);
+}
+
+TEST(WarningMessagesTest, EachShortAndAllBounded) {
+  std::vector<policy::Finding> findings;
+  for (int i = 0; i < 100; ++i) {
+    findings.push_back(MakeFinding("miner-flag", policy::Action::kWarn,
+                                   "container \"app\" args[" + std::to_string(i) +
+                                       "] has miner option \"" + std::string(300, 'v') + "\""));
+  }
+  std::vector<std::string> w = WarningMessages(findings);
+  ASSERT_GT(w.size(), 2u);
+  ASSERT_LT(w.size(), findings.size());
+  std::size_t total = 0;
+  for (const std::string& line : w) {
+    EXPECT_LE(line.size(), kWarningTargetLength) << line;
+    total += line.size();
+  }
+  EXPECT_LE(total, kWarningsTotalLength);
+  EXPECT_NE(w.back().find("and " + std::to_string(findings.size() - (w.size() - 1)) + " more"),
+            std::string::npos)
+      << w.back();
+  EXPECT_NE(w.front().find("(rule miner-flag)"), std::string::npos) << w.front();
+}
+
+TEST(WarningMessagesTest, FewShortWarningsAreKeptWhole) {
+  std::vector<policy::Finding> findings = {
+      MakeFinding("miner-flag", policy::Action::kWarn, "container \"app\" args[0] has x"),
+      MakeFinding("wallet-address", policy::Action::kWarn, "container \"app\" env[W] has y")};
+  std::vector<std::string> w = WarningMessages(findings);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0], "stratum-guard: container \"app\" args[0] has x (rule miner-flag)");
+  EXPECT_EQ(w[1], "stratum-guard: container \"app\" env[W] has y (rule wallet-address)");
+}
+
+TEST(TruncateUtf8Test, NeverSplitsACodePoint) {
+  std::string text = "ab\xc3\xa9\xc3\xa9\xc3\xa9";  // "abééé"
+  for (std::size_t n = 0; n <= text.size(); ++n) {
+    std::string cut = TruncateUtf8(text, n);
+    EXPECT_LE(cut.size(), n);
+    rapidjson::Document doc;
+    std::string json = "[\"" + cut + "\"]";
+    doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.c_str());
+    EXPECT_FALSE(doc.HasParseError()) << n;
+  }
+  EXPECT_EQ(TruncateUtf8("hello", 5), "hello");
+  EXPECT_EQ(TruncateUtf8("hello world", 8), "hello...");
+}
+
+}  // namespace
+}  // namespace stratum_guard::server

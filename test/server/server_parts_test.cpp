@@ -1,0 +1,296 @@
+// Unit tests of the server's small parts: HTTP helpers, listen addresses, certificates, TLS
+// contexts, file watching and reloads, metrics.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <thread>
+
+#include "certs/certificates.h"
+#include "server/address.h"
+#include "server/file_watcher.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/process_metrics.h"
+#include "server/reloader.h"
+#include "server/tls_context.h"
+#include "server/webhook_handler.h"
+#include "test/testing/prometheus_text.h"
+#include "test/testing/temp_dir.h"
+
+namespace stratum_guard::server {
+namespace {
+
+namespace http = boost::beast::http;
+
+TEST(HttpTest, EveryProblemHasItsStatus) {
+  EXPECT_EQ(StatusOf(Problem::kMalformedJson), http::status::bad_request);
+  EXPECT_EQ(StatusOf(Problem::kNotAdmissionReview), http::status::bad_request);
+  EXPECT_EQ(StatusOf(Problem::kBadHttp), http::status::bad_request);
+  EXPECT_EQ(StatusOf(Problem::kNotFound), http::status::not_found);
+  EXPECT_EQ(StatusOf(Problem::kMethodNotAllowed), http::status::method_not_allowed);
+  EXPECT_EQ(StatusOf(Problem::kUnsupportedMediaType), http::status::unsupported_media_type);
+  EXPECT_EQ(StatusOf(Problem::kBodyTooLarge), http::status::payload_too_large);
+  EXPECT_EQ(StatusOf(Problem::kNotReady), http::status::service_unavailable);
+  EXPECT_EQ(StatusOf(Problem::kInternal), http::status::internal_server_error);
+}
+
+TEST(HttpTest, ProblemResponseIsJson) {
+  HttpResponse r = ProblemResponse(Problem::kMalformedJson, "bad \"thing\"", 11);
+  EXPECT_EQ(r.result(), http::status::bad_request);
+  EXPECT_EQ(r[http::field::content_type], "application/json");
+  EXPECT_EQ(r.body(), "{\"error\":\"bad \\\"thing\\\"\"}\n");
+}
+
+TEST(HttpTest, TargetPathDropsTheQuery) {
+  EXPECT_EQ(TargetPath("/validate?timeout=10s"), "/validate");
+  EXPECT_EQ(TargetPath("/validate"), "/validate");
+  EXPECT_EQ(TargetPath("/healthz#x"), "/healthz");
+}
+
+TEST(HttpTest, JsonContentType) {
+  EXPECT_TRUE(IsJsonContentType("application/json"));
+  EXPECT_TRUE(IsJsonContentType("Application/JSON; charset=utf-8"));
+  EXPECT_TRUE(IsJsonContentType(" application/json "));
+  EXPECT_FALSE(IsJsonContentType("text/plain"));
+  EXPECT_FALSE(IsJsonContentType("application/jsonx"));
+  EXPECT_FALSE(IsJsonContentType(""));
+}
+
+TEST(ListenAddressTest, ParsesTheForms) {
+  std::string error;
+  auto any = ParseListenAddress(":8443", &error);
+  ASSERT_TRUE(any) << error;
+  EXPECT_TRUE(any->address().is_unspecified());
+  EXPECT_EQ(any->port(), 8443);
+  auto v4 = ParseListenAddress("127.0.0.1:0", &error);
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(FormatEndpoint(*v4), "127.0.0.1:0");
+  auto v6 = ParseListenAddress("[::1]:9090", &error);
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(FormatEndpoint(*v6), "[::1]:9090");
+  auto local = ParseListenAddress("localhost:1", &error);
+  ASSERT_TRUE(local);
+  EXPECT_EQ(FormatEndpoint(*local), "127.0.0.1:1");
+}
+
+TEST(ListenAddressTest, RefusesBadAddresses) {
+  for (std::string_view bad : {"8443", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
+                               "127.0.0.1:80x", "example.com:80", "::1:80", "[::1:80"}) {
+    std::string error;
+    EXPECT_FALSE(ParseListenAddress(bad, &error)) << bad;
+    EXPECT_NE(error, "") << bad;
+  }
+}
+
+TEST(CertificatesTest, DevelopmentCertificateLoadsIntoAServerContext) {
+  certs::PemPair pair = certs::DevelopmentCertificate();
+  EXPECT_NE(pair.certificate_pem.find("BEGIN CERTIFICATE"), std::string::npos);
+  EXPECT_NE(pair.private_key_pem.find("BEGIN PRIVATE KEY"), std::string::npos);
+  EXPECT_NO_THROW(MakeServerTlsContext({pair.certificate_pem, pair.private_key_pem, ""}));
+  auto not_after = certs::CertificateNotAfter(pair.certificate_pem);
+  ASSERT_TRUE(not_after);
+  auto days =
+      std::chrono::duration_cast<std::chrono::hours>(*not_after - std::chrono::system_clock::now())
+          .count() /
+      24;
+  EXPECT_GE(days, 364);
+  EXPECT_LE(days, 366);
+}
+
+TEST(CertificatesTest, IssuesFromACa) {
+  certs::CertificateSpec ca_spec;
+  ca_spec.common_name = "test CA";
+  certs::PemPair ca = certs::IssueCertificate(ca_spec);
+  certs::CertificateSpec leaf;
+  leaf.is_ca = false;
+  leaf.client_auth = true;
+  certs::PemPair cert = certs::IssueCertificate(leaf, &ca);
+  EXPECT_NO_THROW(
+      MakeServerTlsContext({cert.certificate_pem, cert.private_key_pem, ca.certificate_pem}));
+}
+
+TEST(CertificatesTest, BadInputsThrow) {
+  certs::CertificateSpec spec;
+  spec.ip_addresses = {"not-an-ip"};
+  EXPECT_THROW(certs::IssueCertificate(spec), std::runtime_error);
+  certs::PemPair bogus{"nope", "nope"};
+  EXPECT_THROW(certs::IssueCertificate(certs::CertificateSpec{}, &bogus), std::runtime_error);
+  EXPECT_FALSE(certs::CertificateNotAfter("garbage"));
+}
+
+TEST(TlsContextTest, RefusesMismatchedOrBrokenMaterial) {
+  certs::PemPair a = certs::DevelopmentCertificate();
+  certs::PemPair b = certs::DevelopmentCertificate();
+  EXPECT_THROW(MakeServerTlsContext({a.certificate_pem, b.private_key_pem, ""}),
+               std::runtime_error);
+  EXPECT_THROW(MakeServerTlsContext({"garbage", a.private_key_pem, ""}), std::runtime_error);
+  EXPECT_THROW(MakeServerTlsContext({a.certificate_pem, "garbage", ""}), std::runtime_error);
+  EXPECT_THROW(MakeServerTlsContext({a.certificate_pem, a.private_key_pem, "garbage"}),
+               std::runtime_error);
+}
+
+// A watcher that reports a scripted sequence of changes.
+class ScriptedWatcher : public FileWatcher {
+ public:
+  explicit ScriptedWatcher(std::deque<std::optional<FileChange>> script)
+      : script_(std::move(script)) {}
+  std::optional<FileChange> Poll() override {
+    if (script_.empty()) return std::nullopt;
+    auto next = std::move(script_.front());
+    script_.pop_front();
+    return next;
+  }
+
+ private:
+  std::deque<std::optional<FileChange>> script_;
+};
+
+TEST(ReloaderTest, AppliesGoodChangesAndRefusesBadOnes) {
+  std::deque<std::optional<FileChange>> script;
+  script.push_back(std::nullopt);                                 // nothing changed
+  script.push_back(FileChange{{"good-1"}, ""});                   // applied
+  script.push_back(FileChange{{"bad"}, ""});                      // apply throws
+  script.push_back(FileChange{{}, "policy.yaml: No such file"});  // unreadable
+  script.push_back(FileChange{{"good-2"}, ""});
+  std::string in_force = "initial";
+  std::vector<bool> reports;
+  Reloader reloader(
+      "test", std::make_unique<ScriptedWatcher>(std::move(script)),
+      [&](const std::vector<std::string>& c) {
+        if (c.at(0) == "bad") throw std::runtime_error("does not validate");
+        in_force = c[0];
+      },
+      [&](bool ok) { reports.push_back(ok); });
+  EXPECT_EQ(reloader.Check(), std::nullopt);
+  EXPECT_EQ(reloader.Check(), std::optional<bool>(true));
+  EXPECT_EQ(in_force, "good-1");
+  EXPECT_EQ(reloader.Check(), std::optional<bool>(false));
+  EXPECT_EQ(in_force, "good-1");
+  EXPECT_EQ(reloader.Check(), std::optional<bool>(false));
+  EXPECT_EQ(in_force, "good-1");
+  EXPECT_EQ(reloader.Check(), std::optional<bool>(true));
+  EXPECT_EQ(in_force, "good-2");
+  EXPECT_EQ(reports, (std::vector<bool>{true, false, false, true}));
+}
+
+TEST(PollingFileWatcherTest, ReportsContentChangesOnly) {
+  testing::TempDir dir;
+  std::string path = dir.Write("a.txt", "one");
+  PollingFileWatcher watcher({path});
+  EXPECT_FALSE(watcher.Poll());  // as it was at construction
+  dir.Write("a.txt", "two");
+  auto change = watcher.Poll();
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->contents, std::vector<std::string>{"two"});
+  EXPECT_FALSE(watcher.Poll());
+  dir.Write("a.txt", "two");  // new inode, same bytes
+  EXPECT_FALSE(watcher.Poll());
+  std::filesystem::remove(path);
+  change = watcher.Poll();
+  ASSERT_TRUE(change);
+  EXPECT_NE(change->error, "");
+  EXPECT_FALSE(watcher.Poll());  // the same missing file is reported once
+  dir.Write("a.txt", "two");
+  change = watcher.Poll();
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->contents, std::vector<std::string>{"two"});
+}
+
+TEST(PollingFileWatcherTest, FollowsTheKubernetesDataSymlinkSwap) {
+  // A mounted ConfigMap: key -> ..data/key, ..data -> ..2024_01_01_v1; an update writes a new
+  // timestamped directory and renames a new ..data symlink over the old one.
+  testing::TempDir dir;
+  std::filesystem::create_directory(dir.File("..v1"));
+  std::filesystem::create_directory(dir.File("..v2"));
+  testing::TempDir unused;
+  {
+    std::FILE* f = std::fopen(dir.File("..v1/policy.yaml").c_str(), "w");
+    std::fputs("version: 1", f);
+    std::fclose(f);
+    f = std::fopen(dir.File("..v2/policy.yaml").c_str(), "w");
+    std::fputs("version: 2", f);
+    std::fclose(f);
+  }
+  std::filesystem::create_directory_symlink("..v1", dir.File("..data"));
+  std::filesystem::create_symlink("..data/policy.yaml", dir.File("policy.yaml"));
+  PollingFileWatcher watcher({dir.File("policy.yaml")});
+  EXPECT_FALSE(watcher.Poll());
+  std::filesystem::create_directory_symlink("..v2", dir.File("..data_tmp"));
+  std::filesystem::rename(dir.File("..data_tmp"), dir.File("..data"));
+  auto change = watcher.Poll();
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->contents, std::vector<std::string>{"version: 2"});
+}
+
+TEST(MetricsTest, ServedInTheTextFormatWithEveryFamily) {
+  prometheus::Registry registry;
+  ServerMetrics metrics(registry);
+  ProcessCollector process;
+  metrics.RecordAdmission("Deployment", "CREATE", Decision::kDenied, std::chrono::microseconds(70));
+  metrics.RecordAdmission("SomethingOdd", "PATCH", Decision::kAllowed,
+                          std::chrono::milliseconds(2));
+  metrics.RecordFinding("stratum-url", "deny");
+  metrics.RecordPolicyReload(false);
+  metrics.SetPolicyRules(8);
+  metrics.SetCertificateExpiry(std::chrono::system_clock::from_time_t(2'000'000'000));
+  MetricsHandler handler({&registry, &process});
+  HttpRequest request{http::verb::get, "/metrics", 11};
+  HttpResponse response = handler.Handle(request);
+  ASSERT_EQ(response.result(), http::status::ok);
+  std::string error;
+  auto parsed = testing::ParsePrometheusText(response.body(), &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(
+      parsed->Value("stratum_guard_admission_requests_total",
+                    {{"kind", "Deployment"}, {"operation", "CREATE"}, {"decision", "denied"}}),
+      1);
+  // Request-controlled label values are bounded.
+  EXPECT_EQ(parsed->Value("stratum_guard_admission_requests_total",
+                          {{"kind", "other"}, {"operation", "other"}}),
+            1);
+  EXPECT_EQ(parsed->Value("stratum_guard_admission_duration_seconds_bucket",
+                          {{"kind", "Deployment"}, {"le", "0.0001"}}),
+            1);
+  EXPECT_EQ(parsed->Value("stratum_guard_admission_duration_seconds_bucket",
+                          {{"kind", "Deployment"}, {"le", "5e-05"}}),
+            0);
+  EXPECT_EQ(
+      parsed->Value("stratum_guard_findings_total", {{"rule", "stratum-url"}, {"action", "deny"}}),
+      1);
+  EXPECT_EQ(parsed->Value("stratum_guard_policy_reloads_total", {{"result", "error"}}), 1);
+  EXPECT_EQ(parsed->Value("stratum_guard_policy_reloads_total", {{"result", "success"}}), 0);
+  EXPECT_EQ(parsed->Value("stratum_guard_policy_rules"), 8);
+  EXPECT_EQ(parsed->Value("stratum_guard_tls_certificate_expiry_timestamp_seconds"), 2e9);
+  EXPECT_EQ(parsed->Value("stratum_guard_build_info"), 1);
+  EXPECT_GT(parsed->Value("process_resident_memory_bytes"), 0);
+  EXPECT_GT(parsed->Value("process_open_fds"), 0);
+  EXPECT_GT(parsed->Value("process_start_time_seconds"), 1.6e9);
+  EXPECT_TRUE(parsed->Sum("process_cpu_seconds_total"));
+  EXPECT_EQ(parsed->types["process_cpu_seconds_total"], "counter");
+  EXPECT_EQ(parsed->types["stratum_guard_admission_duration_seconds"], "histogram");
+}
+
+TEST(MetricsTest, MetricsHandlerRoutes) {
+  prometheus::Registry registry;
+  MetricsHandler handler({&registry});
+  HttpRequest healthz{http::verb::get, "/healthz", 11};
+  EXPECT_EQ(handler.Handle(healthz).result(), http::status::ok);
+  HttpRequest other{http::verb::get, "/nope", 11};
+  EXPECT_EQ(handler.Handle(other).result(), http::status::not_found);
+  HttpRequest post{http::verb::post, "/metrics", 11};
+  EXPECT_EQ(handler.Handle(post).result(), http::status::method_not_allowed);
+}
+
+TEST(ProcessCollectorTest, LeavesOutWhatItCannotRead) {
+  ProcessCollector collector("/nonexistent/self", "/nonexistent/stat");
+  for (const auto& family : collector.Collect()) {
+    EXPECT_EQ(family.name, "process_max_fds");  // from getrlimit, not /proc
+  }
+}
+
+}  // namespace
+}  // namespace stratum_guard::server
