@@ -211,6 +211,20 @@ TEST_F(SweeperIntegrationTest, ModifiedPodThatTurnsIntoAMinerIsDeleted) {
   EXPECT_TRUE(Eventually([&] { return !server_.HasPod("apps", "web"); }));
 }
 
+TEST_F(SweeperIntegrationTest, OpenCircuitAlsoHoldsDuringTheWatch) {
+  for (int i = 0; i < 6; ++i) Miner("apps", "miner-" + std::to_string(i));
+  KubeClient client(Config());
+  Running running(client, policies_, registry_, clock_, options_);
+  ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_circuit_open"), 1);
+  Miner("apps", "late-miner");
+  ASSERT_TRUE(Eventually([&] { return server_.events().size() == 7; }));
+  EXPECT_EQ(server_.events().back().involved_name, "late-miner");
+  EXPECT_EQ(server_.events().back().reason, "MinerPodDetected");
+  EXPECT_EQ(server_.requests("DELETE"), 0u);
+  EXPECT_TRUE(server_.HasPod("apps", "late-miner"));
+}
+
 TEST_F(SweeperIntegrationTest, GoneLeadsToARelist) {
   Benign("apps", "web");
   KubeClient client(Config());
