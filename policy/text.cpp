@@ -51,7 +51,7 @@ bool LooksNumeric(std::string_view w) {
 // Decoded bytes count as text when at least 90% are printable ASCII or whitespace: garbage from
 // decoding an ordinary long word almost never is.
 bool LooksLikeText(std::string_view s) {
-  if (s.size() < 6) return false;
+  if (s.size() < 4) return false;
   std::size_t printable = 0;
   for (unsigned char c : s) {
     if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c == '\r') ++printable;
