@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,6 +31,30 @@ std::vector<std::string> FixtureFiles(const std::string& folder) {
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// test/fixtures/KNOWN_GAPS: "folder/file  explanation" per line, # for comments.
+const std::map<std::string, std::string>& KnownGaps() {
+  static const std::map<std::string, std::string> gaps = [] {
+    std::map<std::string, std::string> out;
+    std::ifstream in(testing::SourceDir() / "test" / "fixtures" / "KNOWN_GAPS");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      std::size_t space = line.find(' ');
+      std::string file = line.substr(0, space);
+      std::size_t text = line.find_first_not_of(' ', space);
+      out[file] = text == std::string::npos ? "" : line.substr(text);
+    }
+    return out;
+  }();
+  return gaps;
+}
+
+// "miner/01-x.yaml" for a fixture path.
+std::string FixtureKey(const std::string& path) {
+  fs::path p(path);
+  return p.parent_path().filename().string() + "/" + p.filename().string();
 }
 
 std::string TestName(const ::testing::TestParamInfo<std::string>& info) {
@@ -66,14 +92,31 @@ std::string Explain(const Report& report) {
 class MinerFixtureTest : public ::testing::TestWithParam<std::string> {};
 class BenignFixtureTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(MinerFixtureTest, IsDenied) {
-  Report report = JudgeFixture(GetParam());
-  EXPECT_EQ(report.ExitCode(), 1) << GetParam() << " should be denied:\n" << Explain(report);
+// Checks one fixture's exit code. A fixture listed in KNOWN_GAPS is skipped (with the gap named)
+// while it still fails, and fails the test once it passes, so the list is kept current.
+void ExpectExitCode(const std::string& file, int expected, const char* should) {
+  Report report = JudgeFixture(file);
+  auto gap = KnownGaps().find(FixtureKey(file));
+  if (gap != KnownGaps().end()) {
+    if (report.ExitCode() != expected) GTEST_SKIP() << "known policy gap: " << gap->second;
+    ADD_FAILURE() << FixtureKey(file)
+                  << " now passes: delete its line from test/fixtures/KNOWN_GAPS";
+    return;
+  }
+  EXPECT_EQ(report.ExitCode(), expected) << file << " should " << should << ":\n"
+                                         << Explain(report);
 }
 
-TEST_P(BenignFixtureTest, IsNotDenied) {
-  Report report = JudgeFixture(GetParam());
-  EXPECT_EQ(report.ExitCode(), 0) << GetParam() << " should not be denied:\n" << Explain(report);
+TEST_P(MinerFixtureTest, IsDenied) { ExpectExitCode(GetParam(), 1, "be denied"); }
+
+TEST_P(BenignFixtureTest, IsNotDenied) { ExpectExitCode(GetParam(), 0, "not be denied"); }
+
+// Every KNOWN_GAPS line names a fixture that exists, so a renamed file cannot hide a gap.
+TEST(CorpusSizeTest, KnownGapsNameExistingFixtures) {
+  for (const auto& [file, why] : KnownGaps()) {
+    EXPECT_TRUE(fs::exists(testing::SourceDir() / "test" / "fixtures" / file)) << file;
+    EXPECT_FALSE(why.empty()) << file << " needs an explanation";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, MinerFixtureTest, ::testing::ValuesIn(FixtureFiles("miner")),
