@@ -16,7 +16,7 @@ BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
              libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
-BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind
+BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

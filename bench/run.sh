@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# The benchmarks of issue 6, in one command: bench/run.sh BUILD_DIR [SECTION...]
+# SECTION is micro, https or sweep (default: all three, in that order). `make bench` runs it on
+# the Makefile's build directory. Results go to $BENCH_OUT (default BUILD_DIR/bench-results/
+# <UTC time>): the raw output of every tool, machine.txt, results.txt (key=value lines) and
+# summary.md (each target of the issue with the measured figure, met or missed), which
+# docs/BENCHMARKS.md quotes.
+#
+# Everything talks to 127.0.0.1 only. Every process started here is stopped by the EXIT trap,
+# whatever way the script ends, and every wait is bounded in time.
+#
+# Knobs (environment):
+#   DURATION=20          seconds of each wrk run (saturation) and of each fixed-rate run
+#   THREADS=2            wrk threads        CONNECTIONS=16   wrk connections (and loadgen's)
+#   ROUNDS=2             wrk runs per target, webhook and nginx interleaved
+#   LOAD_BODIES="typical large"   reviews POSTed (bench/reviews.cpp); the first one decides
+#                        the ratio and the fixed rate
+#   SWEEP_SIZES="10000 100000"    pods loaded into the fake API server
+#   SWEEP_ROUNDS=3       sweeper passes per size (the median is reported)
+#   PY_LIMITS="0 500"    Python baseline runs per size: 0 = one list call (the naive script),
+#                        N = pages of N with limit/_continue; PY_LIMITS_<pods> overrides it
+#                        for one size (PY_LIMITS_100000=0 by default: the slow one runs once)
+#   PY_TIMEOUT=900       seconds before a Python run is abandoned (reported as such)
+#   SKIP_BUILD=0         1: measure the binaries already in BUILD_DIR (no cmake --build)
+#   SERVE_LOG_LEVEL=info the webhook's --log-level (info logs one line per admission, as in
+#                        production)
+# The machine has 2 cores shared by the load generator and the server; nothing is pinned
+# (no taskset), so client and server compete for the same cores, as docs/BENCHMARKS.md says.
+set -euo pipefail
+
+BUILD=${1:?usage: bench/run.sh BUILD_DIR [micro|https|sweep ...]}
+shift
+SECTIONS=${*:-micro https sweep}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$BUILD" && pwd)
+DURATION=${DURATION:-20}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-16}
+ROUNDS=${ROUNDS:-2}
+LOAD_BODIES=${LOAD_BODIES:-typical large}
+SWEEP_SIZES=${SWEEP_SIZES:-10000 100000}
+SWEEP_ROUNDS=${SWEEP_ROUNDS:-3}
+PY_LIMITS=${PY_LIMITS:-0 500}
+PY_LIMITS_100000=${PY_LIMITS_100000:-0}
+PY_TIMEOUT=${PY_TIMEOUT:-900}
+SERVE_LOG_LEVEL=${SERVE_LOG_LEVEL:-info}
+PYTHON=/usr/bin/python3  # Debian's, with python3-kubernetes; not a pyenv python on PATH
+OUT=${BENCH_OUT:-$BUILD/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+TMP=$(mktemp -d /tmp/stratum-guard-bench.XXXXXX)
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+
+PIDS=()
+cleanup() {
+  local status=$?
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    # Bounded: a process that ignores SIGTERM for 5 s gets SIGKILL.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+record() { echo "$*" >>"$RESULTS"; }
+# stop PID: SIGTERM, then wait at most 10 s.
+stop() {
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
+free_port() {
+  $PYTHON -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# wait_https PORT SECONDS: until GET /healthz answers over TLS.
+wait_https() {
+  local deadline=$((SECONDS + $2))
+  until curl -sk -o /dev/null --max-time 1 "https://127.0.0.1:$1/healthz" ||
+    curl -sk -o /dev/null --max-time 1 "https://127.0.0.1:$1/"; do
+    ((SECONDS < deadline)) || { log "nothing answers on 127.0.0.1:$1"; return 1; }
+    sleep 0.2
+  done
+}
+# GNU time's -v report -> "elapsed_s=.. max_rss_kib=.. user_s=.. sys_s=.."
+time_fields() {
+  awk -F': ' '
+    /Elapsed \(wall clock\)/ { n = split($2, p, ":"); e = 0; for (i = 1; i <= n; i++) e = e * 60 + p[i] }
+    /Maximum resident set size/ { rss = $2 }
+    /User time/ { u = $2 } /System time/ { s = $2 }
+    END { printf "elapsed_s=%.2f max_rss_kib=%d user_s=%.2f sys_s=%.2f", e, rss, u, s }' "$1"
+}
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+BIN=$BUILD/stratum-guard
+BENCH_BIN=$BUILD/bench
+
+machine_info() {
+  {
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- server policy sweeper main common 2>/dev/null || echo ' (plus uncommitted changes)')"
+    echo "nproc: $(nproc)"
+    lscpu | head -20
+    echo "memory: $(free -m | awk '/Mem:/ { print $2 " MiB" }')"
+    echo "kernel: $(uname -r)"
+    echo "compiler: $(g++ --version | head -1)"
+    echo "build type: $(grep '^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" | cut -d= -f2)"
+    echo "flags: $(grep '^CMAKE_CXX_FLAGS_RELWITHDEBINFO' "$BUILD/CMakeCache.txt" | cut -d= -f2)"
+    echo "openssl: $(openssl version)"
+    echo "wrk: $(dpkg-query -W -f='${Version}' wrk)  nginx: $(dpkg-query -W -f='${Version}' nginx-light)"
+    echo "python3-kubernetes: $(dpkg-query -W -f='${Version}' python3-kubernetes)"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  } >"$OUT/machine.txt"
+}
+
+build() {
+  if [[ ${SKIP_BUILD:-0} == 1 ]]; then
+    "$BENCH_BIN/bench-reviews" "$TMP"
+    return
+  fi
+  if ! grep -q '^STRATUM_GUARD_BENCH:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+    cmake -S "$ROOT" -B "$BUILD" -DSTRATUM_GUARD_BENCH=ON >/dev/null
+  fi
+  log "building the benchmark targets"
+  cmake --build "$BUILD" -j "$(nproc)" --target stratum-guard admission_bench policy_bench \
+    bench-reviews bench-loadgen bench-fake-apiserver >"$OUT/build.log"
+  "$BENCH_BIN/bench-reviews" "$TMP"
+}
+
+# --- Micro-benchmarks --------------------------------------------------------------------
+micro() {
+  log "micro-benchmarks (admission_bench, policy_bench)"
+  # Repetitions, reported as medians: the machine is shared with other work between runs.
+  "$BENCH_BIN/admission_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+    --benchmark_min_time=0.2 --benchmark_out="$OUT/admission_bench.json" \
+    --benchmark_out_format=json >"$OUT/admission_bench.txt"
+  "$BENCH_BIN/policy_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+    --benchmark_min_time=0.2 --benchmark_out="$OUT/policy_bench.json" \
+    --benchmark_out_format=json >"$OUT/policy_bench.txt" ||
+    log "policy_bench failed (its owner's file); see $OUT/policy_bench.txt"
+}
+
+# --- HTTPS load: the webhook against nginx, then a fixed rate -------------------------------
+https() {
+  log "HTTPS load"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+  local webhook_port nginx_port
+  webhook_port=$(free_port)
+  "$BIN" serve --listen "127.0.0.1:$webhook_port" --metrics-listen 127.0.0.1:0 \
+    --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" --log-level "$SERVE_LOG_LEVEL" \
+    2>"$TMP/serve.log" >/dev/null &
+  local webhook_pid=$!
+  PIDS+=("$webhook_pid")
+  wait_https "$webhook_port" 20
+
+  local first_body
+  first_body=$(echo "$LOAD_BODIES" | awk '{ print $1 }')
+  for body in $LOAD_BODIES; do
+    # The webhook's own answer, byte for byte, is what nginx returns for the same body.
+    curl -sk --max-time 10 -H 'Content-Type: application/json' --data-binary "@$TMP/$body.json" \
+      -D "$OUT/webhook-$body.headers" -o "$TMP/$body.answer" \
+      "https://127.0.0.1:$webhook_port/validate?timeout=10s"
+    if ! grep -q '"allowed":true' "$TMP/$body.answer" || grep -q "['\$\\\\]" "$TMP/$body.answer"; then
+      log "unexpected webhook answer for $body: $(head -c 300 "$TMP/$body.answer")"
+      return 1
+    fi
+    cp "$TMP/$body.answer" "$OUT/webhook-$body.answer.json"
+  done
+
+  # One nginx per body: each returns the webhook's answer to that body.
+  declare -A nginx_ports
+  local nginx_pids=()
+  for body in $LOAD_BODIES; do
+    nginx_port=$(free_port)
+    local dir=$TMP/nginx-$body
+    mkdir -p "$dir"
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$nginx_port|g" -e "s|@CERT@|$TMP/cert.pem|g" \
+      -e "s|@KEY@|$TMP/key.pem|g" -e "s|@WORKERS@|$(nproc)|g" "$ROOT/bench/nginx.conf" |
+      $PYTHON -c 'import sys; print(sys.stdin.read().replace("@RESPONSE@", open(sys.argv[1]).read()), end="")' \
+        "$TMP/$body.answer" >"$dir/nginx.conf"
+    nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>"$dir/stderr.log" &
+    PIDS+=("$!")
+    nginx_pids+=("$!")
+    wait_https "$nginx_port" 20
+    curl -sk --max-time 10 -H 'Content-Type: application/json' --data-binary "@$TMP/$body.json" \
+      -D "$OUT/nginx-$body.headers" -o "$TMP/$body.nginx" \
+      "https://127.0.0.1:$nginx_port/validate?timeout=10s"
+    cmp -s "$TMP/$body.answer" "$TMP/$body.nginx" || { log "nginx answers differently"; return 1; }
+    nginx_ports[$body]=$nginx_port
+    record "answer body=$body request_bytes=$(stat -c %s "$TMP/$body.json") answer_bytes=$(stat -c %s "$TMP/$body.answer") webhook_header_bytes=$(stat -c %s "$OUT/webhook-$body.headers") nginx_header_bytes=$(stat -c %s "$OUT/nginx-$body.headers")"
+  done
+  record "tls webhook=$(echo | openssl s_client -connect "127.0.0.1:$webhook_port" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_') nginx=$(echo | openssl s_client -connect "127.0.0.1:${nginx_ports[$first_body]}" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_')"
+
+  # Saturation: wrk with the same threads, connections and duration against each, interleaved
+  # so that a slow patch of the shared machine hits both.
+  for body in $LOAD_BODIES; do
+    for target in webhook nginx; do  # warm-up, not recorded
+      local port=$webhook_port
+      [[ $target == nginx ]] && port=${nginx_ports[$body]}
+      BODY_FILE=$TMP/$body.json timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s \
+        -s "$ROOT/bench/wrk/post.lua" "https://127.0.0.1:$port/validate" >/dev/null
+    done
+    for round in $(seq "$ROUNDS"); do
+      for target in webhook nginx; do
+        local port=$webhook_port
+        [[ $target == nginx ]] && port=${nginx_ports[$body]}
+        log "wrk $target $body round $round (${DURATION}s, $THREADS threads, $CONNECTIONS connections)"
+        BODY_FILE=$TMP/$body.json timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" \
+          -d"${DURATION}s" --timeout 10s --latency -s "$ROOT/bench/wrk/post.lua" \
+          "https://127.0.0.1:$port/validate" >"$OUT/wrk-$target-$body-$round.txt"
+        record "wrk target=$target body=$body round=$round threads=$THREADS connections=$CONNECTIONS $(grep '^RESULT' "$OUT/wrk-$target-$body-$round.txt" | cut -d' ' -f2-)"
+      done
+    done
+  done
+
+  # Latency at a moderate load: half of the webhook's measured saturation rate (mean of the
+  # rounds, first body), open loop with latency from each request's due time.
+  local rate
+  rate=$(awk -v b="$first_body" '$1 == "wrk" && / target=webhook / && $0 ~ " body=" b " " {
+           for (i = 1; i <= NF; i++) if ($i ~ /^rps=/) { sub("rps=", "", $i); s += $i; n++ } }
+         END { printf "%d", n ? s / n / 2 : 0 }' "$RESULTS")
+  for target in webhook nginx; do
+    local port=$webhook_port
+    [[ $target == nginx ]] && port=${nginx_ports[$first_body]}
+    log "fixed rate $rate/s to $target ($first_body, ${DURATION}s + 3s warm-up)"
+    timeout $((DURATION + 60)) "$BENCH_BIN/bench-loadgen" --port "$port" --body "$TMP/$first_body.json" \
+      --rate "$rate" --connections "$CONNECTIONS" --duration $((DURATION + 3)) --warmup 3 \
+      >"$OUT/loadgen-$target.txt" || log "loadgen $target reported errors"
+    record "fixed_rate target=$target body=$first_body $(cat "$OUT/loadgen-$target.txt")"
+  done
+
+  # The webhook's own view: its admission histogram and CPU time.
+  record "webhook_cpu_s=$(cpu_seconds "$webhook_pid") log_lines=$(wc -l <"$TMP/serve.log")"
+  stop "$webhook_pid"
+  for pid in "${nginx_pids[@]}"; do stop "$pid"; done
+  tail -n 3 "$TMP/serve.log" >"$OUT/serve.log.tail"
+}
+
+# --- Sweeper scale --------------------------------------------------------------------------
+sweep() {
+  for pods in $SWEEP_SIZES; do
+    log "sweeper: loading $pods pods into the fake API server"
+    local dir=$TMP/fake-$pods
+    mkdir -p "$dir"
+    "$BENCH_BIN/bench-fake-apiserver" --pods "$pods" --dir "$dir" >"$dir/stdout" 2>"$dir/stderr" &
+    local fake_pid=$!
+    PIDS+=("$fake_pid")
+    local deadline=$((SECONDS + 600))
+    until grep -q '^ready ' "$dir/stdout"; do
+      kill -0 "$fake_pid" 2>/dev/null || { log "fake API server died: $(tail -3 "$dir/stderr")"; return 1; }
+      ((SECONDS < deadline)) || { log "fake API server not ready after 600 s"; return 1; }
+      sleep 0.5
+    done
+    local ready kubeconfig
+    ready=$(grep '^ready ' "$dir/stdout")
+    kubeconfig=$(echo "$ready" | tr ' ' '\n' | sed -n 's/^kubeconfig=//p')
+    record "fake_apiserver $(echo "$ready" | cut -d' ' -f3-) fake_rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$fake_pid/status")"
+
+    for round in $(seq "$SWEEP_ROUNDS"); do
+      log "sweeper: stratum-guard sweep --once --dry-run, $pods pods, round $round"
+      local before after status=0
+      before=$(cpu_seconds "$fake_pid")
+      timeout 600 /usr/bin/time -v -o "$OUT/sweep-$pods-$round.time" \
+        "$BIN" sweep --once --dry-run --kubeconfig "$kubeconfig" \
+        >"$OUT/sweep-$pods-$round.out" 2>"$TMP/sweep-$pods-$round.log" || status=$?
+      after=$(cpu_seconds "$fake_pid")
+      record "sweep impl=stratum-guard pods=$pods round=$round exit=$status $(time_fields "$OUT/sweep-$pods-$round.time") apiserver_cpu_s=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }') scanned=$(sed -n 's/^pods scanned: \([0-9]*\).*/\1/p' "$OUT/sweep-$pods-$round.out") matches=$(sed -n 's/^pods with a deny finding: //p' "$OUT/sweep-$pods-$round.out")"
+      tail -n 5 "$TMP/sweep-$pods-$round.log" >"$OUT/sweep-$pods-$round.log.tail"
+    done
+
+    local limits_var=PY_LIMITS_$pods
+    for limit in ${!limits_var:-$PY_LIMITS}; do
+      log "sweeper: Python baseline, $pods pods, limit $limit (timeout ${PY_TIMEOUT}s)"
+      local before after status=0
+      before=$(cpu_seconds "$fake_pid")
+      timeout "$PY_TIMEOUT" /usr/bin/time -v -o "$OUT/python-$pods-$limit.time" \
+        $PYTHON "$ROOT/bench/python_baseline.py" --kubeconfig "$kubeconfig" --limit "$limit" \
+        >"$OUT/python-$pods-$limit.out" 2>"$OUT/python-$pods-$limit.err" || status=$?
+      after=$(cpu_seconds "$fake_pid")
+      record "sweep impl=python pods=$pods limit=$limit exit=$status $(time_fields "$OUT/python-$pods-$limit.time") apiserver_cpu_s=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }') $(grep '^RESULT' "$OUT/python-$pods-$limit.out" | cut -d' ' -f2-)"
+    done
+    stop "$fake_pid"
+  done
+}
+
+machine_info
+build
+for section in $SECTIONS; do
+  case $section in
+    micro) micro ;;
+    https) https ;;
+    sweep) sweep ;;
+    *) log "unknown section $section (micro, https, sweep)"; exit 2 ;;
+  esac
+done
+$PYTHON "$ROOT/bench/summarize.py" "$OUT" >"$OUT/summary.md"
+log "done: $OUT/summary.md"
+cat "$OUT/summary.md"

@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""Turns one bench/run.sh result directory into summary.md: the figures of every section and
+each target of issue 6 with the measured figure beside it, met or missed.
+
+Usage: bench/summarize.py RESULT_DIR > RESULT_DIR/summary.md
+Reads machine.txt, results.txt (key=value lines written by run.sh) and admission_bench.json
+(Google Benchmark, median aggregates). Sections that did not run are left out.
+"""
+
+import json
+import os
+import statistics
+import sys
+
+
+def parse_results(path):
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if not parts:
+                continue
+            row = {"_type": parts[0]}
+            for p in parts[1:]:
+                if "=" in p:
+                    k, v = p.split("=", 1)
+                    row[k] = v
+            rows.append(row)
+    return rows
+
+
+def medians(path):
+    """{benchmark name: (real_time_ns, cpu_time_ns)} from median aggregates (or single runs)."""
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        data = json.load(f)
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        name = b.get("run_name", b["name"])
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+        out[name] = (b["real_time"] * scale, b["cpu_time"] * scale)
+    return out
+
+
+def us(ns):
+    return "%.2f µs" % (ns / 1e3) if ns < 1e6 else "%.2f ms" % (ns / 1e6)
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def main():
+    out_dir = sys.argv[1]
+    rows = parse_results(os.path.join(out_dir, "results.txt"))
+    bench = medians(os.path.join(out_dir, "admission_bench.json"))
+    targets = []
+    print("# Benchmark results (%s)\n" % os.path.basename(os.path.normpath(out_dir)))
+    machine = os.path.join(out_dir, "machine.txt")
+    if os.path.exists(machine):
+        print("```\n" + open(machine).read().rstrip() + "\n```\n")
+
+    if bench:
+        print("## Micro-benchmarks (admission_bench, median of 5 repetitions, CPU time)\n")
+        print("| review | bytes | Parse (floor) | Copy | CopyParseInPlace | DecodeEvaluate | "
+              "Judge | Evaluate | Handler | (DecodeEvaluate - Copy) / Parse |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        reviews = ["typical", "deployment", "cronjob", "miner", "large"]
+        sizes = {}
+        with open(os.path.join(out_dir, "admission_bench.json")) as f:
+            for b in json.load(f).get("benchmarks", []):
+                if "body_bytes" in b:
+                    sizes[b.get("run_name", b["name"]).split("/")[1]] = int(b["body_bytes"])
+        ratios = {}
+        for r in reviews:
+            get = lambda stage: bench.get("%s/%s" % (stage, r), (float("nan"),) * 2)[1]
+            parse, copy, de = get("Parse"), get("Copy"), get("DecodeEvaluate")
+            ratios[r] = (de - copy) / parse
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f |" % (
+                r, sizes.get(r, "?"), us(parse), us(copy), us(get("CopyParseInPlace")),
+                us(de), us(get("Judge")), us(get("Evaluate")), us(get("Handler")), ratios[r]))
+        print()
+        judge = bench.get("Judge/typical", (0, 0))[1]
+        evaluate = bench.get("Evaluate/typical", (0, 0))[1]
+        targets.append(("Evaluating a typical pod under 10 µs",
+                        "Policy::Evaluate %s; Judge (extraction + evaluation + messages) %s"
+                        % (us(evaluate), us(judge)), judge < 10e3))
+        worst = max(ratios.values())
+        targets.append(("Decode plus evaluate within 2x of parsing alone",
+                        ", ".join("%s %.2fx" % (r, ratios[r]) for r in reviews), worst <= 2.0))
+
+    wrk = [r for r in rows if r["_type"] == "wrk"]
+    if wrk:
+        print("## HTTPS saturation (wrk)\n")
+        print("| target | body | round | requests/s | p50 | p90 | p99 | p99.9 | max | errors |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in wrk:
+            errors = sum(int(r.get(k, 0)) for k in
+                         ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+                r["target"], r["body"], r["round"], r["rps"], us(1e3 * int(r["p50_us"])),
+                us(1e3 * int(r["p90_us"])), us(1e3 * int(r["p99_us"])),
+                us(1e3 * int(r["p999_us"])), us(1e3 * int(r["max_us"])), errors))
+        print()
+        bodies = []
+        for r in wrk:
+            if r["body"] not in bodies:
+                bodies.append(r["body"])
+        for b in bodies:
+            mean = lambda t: statistics.mean(
+                float(r["rps"]) for r in wrk if r["target"] == t and r["body"] == b)
+            ratio = mean("webhook") / mean("nginx")
+            print("- %s: webhook %.0f requests/s, nginx %.0f requests/s (means of the rounds): "
+                  "ratio **%.2f**" % (b, mean("webhook"), mean("nginx"), ratio))
+            if b == bodies[0]:
+                targets.append(("Webhook requests/s at least 0.7 of nginx's (%s review)" % b,
+                                "%.2f (%.0f vs %.0f requests/s)"
+                                % (ratio, mean("webhook"), mean("nginx")), ratio >= 0.7))
+        print()
+
+    fixed = [r for r in rows if r["_type"] == "fixed_rate"]
+    if fixed:
+        print("## Latency at a fixed rate (bench-loadgen, open loop, half the webhook's "
+              "saturation rate)\n")
+        print("| target | rate asked | achieved | p50 | p90 | p99 | p99.9 | max | service p50 | "
+              "service p99 | errors |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in fixed:
+            print("| %s | %s/s | %s/s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["target"], r["target_rate"], r["achieved_rate"],
+                us(1e3 * int(r["latency_p50_us"])), us(1e3 * int(r["latency_p90_us"])),
+                us(1e3 * int(r["latency_p99_us"])), us(1e3 * int(r["latency_p999_us"])),
+                us(1e3 * int(r["latency_max_us"])), us(1e3 * int(r["service_p50_us"])),
+                us(1e3 * int(r["service_p99_us"])), int(r["errors"]) + int(r["non_200"])))
+        print()
+        web = [r for r in fixed if r["target"] == "webhook"]
+        if web:
+            p99 = int(web[0]["latency_p99_us"])
+            targets.append(("p99 under 2 ms at half the saturation rate",
+                            "%s at %s requests/s" % (us(1e3 * p99), web[0]["achieved_rate"]),
+                            p99 < 2000))
+
+    sweeps = [r for r in rows if r["_type"] == "sweep"]
+    if sweeps:
+        print("## Sweeper scale (fake API server, list and evaluate every pod)\n")
+        for r in [r for r in rows if r["_type"] == "fake_apiserver"]:
+            print("- fake API server: %s pods, %s miners (%s with `stratum+tcp`), %.0f MiB of "
+                  "pod JSON, server RSS %.0f MiB" % (
+                      r["pods"], r["miners"], r["stratum_tcp_miners"],
+                      int(r["bytes"]) / 2**20, int(r["fake_rss_kib"]) / 1024))
+        print()
+        print("| implementation | pods | mode | exit | elapsed | max RSS | user CPU | sys CPU | "
+              "API server CPU | found |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in sweeps:
+            mode = ("round %s" % r["round"]) if r["impl"] == "stratum-guard" else (
+                "one call" if r.get("limit") == "0" else "pages of %s" % r.get("limit"))
+            print("| %s | %s | %s | %s | %s s | %.1f MiB | %s s | %s s | %s s | %s |" % (
+                r["impl"], r["pods"], mode, r["exit"], r["elapsed_s"],
+                int(r["max_rss_kib"]) / 1024, r["user_s"], r["sys_s"], r["apiserver_cpu_s"],
+                r.get("matches", "see sweep-*.out")))
+        print()
+        sizes = []
+        for r in sweeps:
+            if r["pods"] not in sizes:
+                sizes.append(r["pods"])
+        for n in sizes:
+            ours = [r for r in sweeps if r["impl"] == "stratum-guard" and r["pods"] == n]
+            if not ours:
+                continue
+            elapsed = statistics.median(float(r["elapsed_s"]) for r in ours)
+            rss = max(int(r["max_rss_kib"]) for r in ours) / 1024
+            line = "- %s pods: stratum-guard median %.2f s, peak %.1f MiB" % (n, elapsed, rss)
+            for py in [r for r in sweeps if r["impl"] == "python" and r["pods"] == n]:
+                mode = "one call" if py.get("limit") == "0" else "pages of %s" % py["limit"]
+                if py["exit"] != "0":
+                    line += "; Python (%s) did not finish (exit %s)" % (mode, py["exit"])
+                    continue
+                line += "; Python (%s) %s s, %.0f MiB: **%.1fx** faster, %.1fx less memory" % (
+                    mode, py["elapsed_s"], int(py["max_rss_kib"]) / 1024,
+                    float(py["elapsed_s"]) / elapsed, int(py["max_rss_kib"]) / 1024 / rss)
+            print(line)
+            if n == "100000":
+                targets.append(("Sweeper: 100,000 pods in under 10 s", "%.2f s (median)" % elapsed,
+                                elapsed < 10))
+                targets.append(("Sweeper: peak memory under 128 MiB", "%.1f MiB" % rss,
+                                rss < 128))
+        print()
+
+    if targets:
+        print("## Targets\n")
+        print("| target | measured | |")
+        print("|---|---|---|")
+        for name, figure, ok in targets:
+            print("| %s | %s | %s |" % (name, figure, verdict(ok)))
+
+
+if __name__ == "__main__":
+    main()
