@@ -113,7 +113,7 @@ PemPair IssueCertificate(const CertificateSpec& spec, const PemPair* issuer) {
                spec.is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
   AddExtension(cert.get(), signer_cert, NID_key_usage,
                spec.is_ca ? "critical,digitalSignature,keyCertSign,cRLSign"
-                          : "critical,digitalSignature,keyEncipherment");
+                          : "critical,digitalSignature");  // ECDSA keys only sign
   std::string eku;
   if (spec.server_auth) eku = "serverAuth";
   if (spec.client_auth) eku += eku.empty() ? "clientAuth" : ",clientAuth";

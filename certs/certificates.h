@@ -20,6 +20,8 @@ struct CertificateSpec {
   // A self-signed development certificate is its own trust anchor: clients load it as their
   // CA file (curl --cacert), so it says CA:TRUE as `openssl req -x509` does.
   bool is_ca = true;
+  // Extended key usage. OpenSSL checks it along the whole chain: a CA that signs client
+  // certificates must not be limited to serverAuth (set both false on such a CA).
   bool server_auth = true;
   bool client_auth = false;
 };

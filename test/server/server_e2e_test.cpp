@@ -1,0 +1,789 @@
+// End-to-end tests: the real stratum-guard binary, started with `serve` on ephemeral loopback
+// ports, spoken to over real TLS. Each test starts its own server.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "certs/certificates.h"
+#include "common/files.h"
+#include "policy/policy.h"
+#include "test/server/review_fixtures.h"
+#include "test/testing/child_process.h"
+#include "test/testing/prometheus_text.h"
+#include "test/testing/temp_dir.h"
+#include "test/testing/tls_client.h"
+
+namespace stratum_guard::server {
+namespace {
+
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using fixtures::Containers;
+using fixtures::Object;
+using fixtures::Review;
+using fixtures::ReviewSpec;
+using testing::ChildProcess;
+using testing::ClientTls;
+using testing::HttpClient;
+using testing::Response;
+using testing::TempDir;
+
+// A running `stratum-guard serve`.
+struct Served {
+  std::unique_ptr<TempDir> dir = std::make_unique<TempDir>();
+  std::unique_ptr<ChildProcess> process;
+  unsigned short port = 0;
+  unsigned short metrics_port = 0;
+  ClientTls tls;
+
+  std::unique_ptr<HttpClient> Connect() const { return HttpClient::Tls("127.0.0.1", port, tls); }
+  Response Post(std::string body, std::string_view target = "/validate") const {
+    return testing::TlsRequest(port, tls, http::verb::post, target, std::move(body));
+  }
+  testing::Exposition Scrape() const {
+    Response r = testing::PlainGet(metrics_port, "/metrics");
+    EXPECT_EQ(r.result_int(), 200u);
+    std::string error;
+    auto parsed = testing::ParsePrometheusText(r.body(), &error);
+    EXPECT_TRUE(parsed) << error;
+    return parsed.value_or(testing::Exposition{});
+  }
+};
+
+// Starts the binary. Without tls_files, in development mode with the CA written to the
+// temporary directory.
+std::unique_ptr<Served> Serve(std::vector<std::string> extra = {},
+                              std::unique_ptr<TempDir> dir = nullptr) {
+  auto served = std::make_unique<Served>();
+  if (dir) served->dir = std::move(dir);
+  std::vector<std::string> args = {"serve",
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--metrics-listen",
+                                   "127.0.0.1:0",
+                                   "--dev-cert-dir",
+                                   served->dir->File("dev"),
+                                   "--workers",
+                                   "2",
+                                   "--docs-url",
+                                   "https://docs.example/POLICY.md"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  served->process = std::make_unique<ChildProcess>(STRATUM_GUARD_BINARY, args);
+  served->port = served->process->WaitForListening("webhook");
+  served->metrics_port = served->process->WaitForListening("metrics");
+  if (served->port == 0 || served->metrics_port == 0) {
+    ADD_FAILURE() << "the server did not start";
+    return served;
+  }
+  if (auto ca = common::ReadFile(served->dir->File("dev/ca.pem"), nullptr))
+    served->tls.ca_pem = *ca;
+  return served;
+}
+
+rapidjson::Document Json(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str());
+  EXPECT_FALSE(doc.HasParseError()) << text;
+  return doc;
+}
+
+// --- Reviews --------------------------------------------------------------------------------
+
+TEST(ServerE2E, AnswersAllowedDeniedAndWarnedInBothApiVersions) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  for (std::string_view version : {fixtures::kV1, fixtures::kV1beta1}) {
+    SCOPED_TRACE(std::string(version));
+    Response allowed = s->Post(fixtures::DeploymentReview("nginx:1.25", "[]", version, "u-allow"));
+    ASSERT_EQ(allowed.result_int(), 200u);
+    EXPECT_EQ(allowed[http::field::content_type], "application/json");
+    auto a = Json(allowed.body());
+    EXPECT_EQ(std::string(a["apiVersion"].GetString()), version);
+    EXPECT_STREQ(a["kind"].GetString(), "AdmissionReview");
+    EXPECT_STREQ(a["response"]["uid"].GetString(), "u-allow");
+    EXPECT_TRUE(a["response"]["allowed"].GetBool());
+
+    Response denied =
+        s->Post(fixtures::DeploymentReview("busybox", fixtures::kStratumArgs, version, "u-deny"));
+    ASSERT_EQ(denied.result_int(), 200u);
+    auto d = Json(denied.body());
+    EXPECT_EQ(std::string(d["apiVersion"].GetString()), version);
+    EXPECT_STREQ(d["response"]["uid"].GetString(), "u-deny");
+    EXPECT_FALSE(d["response"]["allowed"].GetBool());
+    EXPECT_EQ(d["response"]["status"]["code"].GetInt(), 403);
+    EXPECT_STREQ(d["response"]["status"]["reason"].GetString(), "Forbidden");
+    std::string message = d["response"]["status"]["message"].GetString();
+    EXPECT_EQ(message.rfind("stratum-guard denied Deployment default/web: container \"app\" ", 0),
+              0u)
+        << message;
+    EXPECT_NE(message.find("\"stratum+tcp://pool.example:3333\" (rule stratum-url). See "
+                           "https://docs.example/POLICY.md#stratum-url"),
+              std::string::npos)
+        << message;
+
+    Response warned =
+        s->Post(fixtures::DeploymentReview("busybox", fixtures::kMinerFlagArgs, version, "u-warn"));
+    ASSERT_EQ(warned.result_int(), 200u);
+    auto w = Json(warned.body());
+    EXPECT_STREQ(w["response"]["uid"].GetString(), "u-warn");
+    EXPECT_TRUE(w["response"]["allowed"].GetBool());
+    ASSERT_TRUE(w["response"].HasMember("warnings"));
+    ASSERT_EQ(w["response"]["warnings"].Size(), 1u);
+    EXPECT_NE(std::string(w["response"]["warnings"][0].GetString()).find("(rule miner-flag)"),
+              std::string::npos);
+  }
+  // One structured log line per decision.
+  auto line = s->process->WaitForLog("admission",
+                                     {{"uid", "u-deny"},
+                                      {"decision", "denied"},
+                                      {"kind", "Deployment"},
+                                      {"namespace", "default"},
+                                      {"name", "web"},
+                                      {"operation", "CREATE"}},
+                                     5s);
+  ASSERT_TRUE(line);
+  rapidjson::Document doc;
+  ASSERT_TRUE(testing::ParseLogLine(*line, &doc));
+  EXPECT_TRUE(doc["duration_us"].IsInt64());
+  // Every finding's rule id: the URL's port is also audited as a pool port.
+  EXPECT_NE(std::string(doc["rules"].GetString()).find("stratum-url"), std::string::npos) << *line;
+  EXPECT_TRUE(s->process->WaitForLog("admission", {{"uid", "u-warn"}, {"decision", "warned"}}, 5s));
+}
+
+TEST(ServerE2E, JudgesEveryWorkloadKindAndAllowsOthers) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  auto client = s->Connect();
+  for (std::string_view kind : policy::PodTemplateKinds()) {
+    ReviewSpec spec;
+    spec.kind = kind;
+    spec.object = Object(kind, Containers("xmrig/xmrig:6.21"));
+    Response r = client->Post("/validate?timeout=10s", Review(spec));
+    ASSERT_EQ(r.result_int(), 200u) << kind;
+    auto doc = Json(r.body());
+    EXPECT_FALSE(doc["response"]["allowed"].GetBool()) << kind;
+    std::string message = doc["response"]["status"]["message"].GetString();
+    EXPECT_NE(message.find("denied " + std::string(kind) + " default/web"), std::string::npos)
+        << message;
+    spec.object = Object(kind, Containers("nginx:1.25"));
+    r = client->Post("/validate", Review(spec));
+    EXPECT_TRUE(Json(r.body())["response"]["allowed"].GetBool()) << kind;
+  }
+  ReviewSpec service;
+  service.kind = "Service";
+  service.object = Object("Service", "");
+  Response r = client->Post("/validate", Review(service));
+  EXPECT_TRUE(Json(r.body())["response"]["allowed"].GetBool());
+  auto metrics = s->Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_admission_requests_total",
+                          {{"kind", "other"}, {"decision", "allowed"}}),
+            1);
+  EXPECT_EQ(metrics.Value("stratum_guard_admission_requests_total",
+                          {{"kind", "CronJob"}, {"decision", "denied"}}),
+            1);
+}
+
+// --- Connections ----------------------------------------------------------------------------
+
+TEST(ServerE2E, HundredRequestsOnOneKeepAliveConnection) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  auto client = s->Connect();
+  for (int i = 0; i < 100; ++i) {
+    bool deny = i % 2 == 0;
+    std::string uid = "ka-" + std::to_string(i);
+    Response r = client->Post(
+        "/validate",
+        fixtures::DeploymentReview(deny ? "xmrig/xmrig" : "nginx", "[]", fixtures::kV1, uid));
+    ASSERT_EQ(r.result_int(), 200u) << i;
+    ASSERT_TRUE(r.keep_alive()) << i;
+    auto doc = Json(r.body());
+    EXPECT_EQ(std::string(doc["response"]["uid"].GetString()), uid);
+    EXPECT_EQ(doc["response"]["allowed"].GetBool(), !deny);
+  }
+  auto metrics = s->Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_admission_requests_total", {{"kind", "Deployment"}}), 100);
+  EXPECT_EQ(metrics.Value("stratum_guard_open_connections", {{"listener", "webhook"}}), 1);
+}
+
+TEST(ServerE2E, ManyConnectionsAtOnce) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  constexpr int kThreads = 50;
+  constexpr int kRequests = 10;
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        auto client = s->Connect();
+        for (int i = 0; i < kRequests; ++i) {
+          std::string uid = "c-" + std::to_string(t) + "-" + std::to_string(i);
+          Response r = client->Post(
+              "/validate",
+              fixtures::DeploymentReview("busybox", fixtures::kStratumArgs, fixtures::kV1, uid));
+          rapidjson::Document doc;
+          doc.Parse(r.body().c_str());
+          if (r.result_int() == 200 && !doc.HasParseError() &&
+              uid == doc["response"]["uid"].GetString() && !doc["response"]["allowed"].GetBool()) {
+            ++answered;
+          } else {
+            ++wrong;
+          }
+        }
+      } catch (const std::exception&) {
+        ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(answered.load(), kThreads * kRequests);
+  EXPECT_EQ(s->Scrape().Value("stratum_guard_admission_requests_total", {{"decision", "denied"}}),
+            kThreads * kRequests);
+}
+
+TEST(ServerE2E, ConnectionsOverTheCapAreClosedAndCounted) {
+  auto s = Serve({"--max-connections", "2"});
+  ASSERT_NE(s->port, 0);
+  auto first = s->Connect();
+  auto second = s->Connect();
+  EXPECT_THROW(s->Connect(), boost::system::system_error);
+  EXPECT_EQ(first->Get("/healthz").result_int(), 200u);
+  EXPECT_EQ(
+      s->Scrape().Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}), 1);
+  second.reset();  // closing one makes room again
+  for (int i = 0; i < 100; ++i) {
+    try {
+      auto again = s->Connect();
+      EXPECT_EQ(again->Get("/healthz").result_int(), 200u);
+      return;
+    } catch (const boost::system::system_error&) {
+      std::this_thread::sleep_for(20ms);  // the server notices the close asynchronously
+    }
+  }
+  ADD_FAILURE() << "no room after a connection closed";
+}
+
+// --- Bad input ------------------------------------------------------------------------------
+
+TEST(ServerE2E, EveryBadInputGetsItsStatusAndTheServerGoesOn) {
+  auto s = Serve({"--max-body-bytes", "65536"});
+  ASSERT_NE(s->port, 0);
+  struct Case {
+    std::string name;
+    http::verb method;
+    std::string target;
+    std::string body;
+    std::string content_type;
+    unsigned status;
+    std::string error_part;
+  };
+  const std::string review = fixtures::DeploymentReview("nginx");
+  const Case cases[] = {
+      {"unknown path", http::verb::post, "/mutate", review, "application/json", 404,
+       "no such path"},
+      {"GET validate", http::verb::get, "/validate", "", "", 405, "POST"},
+      {"PUT validate", http::verb::put, "/validate", review, "application/json", 405, "POST"},
+      {"POST healthz", http::verb::post, "/healthz", "{}", "application/json", 405, "GET"},
+      {"no content type", http::verb::post, "/validate", review, "", 415, "application/json"},
+      {"text content type", http::verb::post, "/validate", review, "text/plain", 415,
+       "application/json"},
+      {"malformed JSON", http::verb::post, "/validate", "{\"apiVersion\":", "application/json", 400,
+       "malformed JSON"},
+      {"empty body", http::verb::post, "/validate", "", "application/json", 400, "malformed"},
+      {"too deep", http::verb::post, "/validate", std::string(200, '[') + std::string(200, ']'),
+       "application/json", 400, "deeper than 128"},
+      {"not a review", http::verb::post, "/validate", R"({"kind":"Pod","apiVersion":"v1"})",
+       "application/json", 400, "apiVersion"},
+      {"wrong version", http::verb::post, "/validate",
+       R"({"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"a"}})",
+       "application/json", 400, "apiVersion"},
+      {"no uid", http::verb::post, "/validate",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})",
+       "application/json", 400, "uid"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto client = s->Connect();
+    Response r = client->Send(c.method, c.target, c.body, c.content_type);
+    EXPECT_EQ(r.result_int(), c.status);
+    if (r.result_int() != 405 || c.method != http::verb::get) {
+      auto doc = Json(r.body());
+      ASSERT_TRUE(doc.IsObject() && doc.HasMember("error"));
+      EXPECT_NE(std::string(doc["error"].GetString()).find(c.error_part), std::string::npos)
+          << r.body();
+    }
+    // Still serving, on a new connection.
+    Response ok = s->Post(review);
+    EXPECT_EQ(ok.result_int(), 200u);
+  }
+  // Over the body limit: answered 413 from the headers alone, and that connection closes. (The
+  // body is not sent: a server that closes with unread data makes the kernel reset the
+  // connection, which can drop the answer before the client reads it.)
+  {
+    auto client = s->Connect();
+    client->WriteRaw(
+        "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 70000\r\n\r\n");
+    Response r = client->ReadResponse();
+    EXPECT_EQ(r.result_int(), 413u);
+    EXPECT_NE(r.body().find("over 65536 bytes"), std::string::npos) << r.body();
+    EXPECT_FALSE(r.keep_alive());
+    EXPECT_TRUE(client->ClosedByPeerWithin(5s));
+  }
+  // Garbage instead of HTTP inside TLS: 400 and that connection closes.
+  auto client = s->Connect();
+  client->WriteRaw("THIS IS NOT HTTP\r\n\r\n");
+  Response r = client->ReadResponse();
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_TRUE(client->ClosedByPeerWithin(5s));
+  EXPECT_EQ(s->Post(review).result_int(), 200u);
+  // The 413 was answered without reading the body, and counted.
+  auto metrics = s->Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_http_responses_total",
+                          {{"listener", "webhook"}, {"code", "413"}}),
+            1);
+  EXPECT_GE(metrics.Value("stratum_guard_admission_requests_total", {{"decision", "error"}}), 7);
+}
+
+TEST(ServerE2E, SlowClientsAreCutByTheTimeouts) {
+  auto s = Serve({"--header-timeout", "300ms", "--idle-timeout", "600ms"});
+  ASSERT_NE(s->port, 0);
+  // Headers that never end.
+  auto slow = s->Connect();
+  slow->WriteRaw("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n");
+  EXPECT_TRUE(slow->ClosedByPeerWithin(10s));
+  // A body that never comes.
+  auto slow_body = s->Connect();
+  slow_body->WriteRaw("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{");
+  EXPECT_TRUE(slow_body->ClosedByPeerWithin(10s));
+  // A connection that never says anything after the handshake.
+  auto silent = s->Connect();
+  EXPECT_TRUE(silent->ClosedByPeerWithin(10s));
+  // A keep-alive connection left idle after a request.
+  auto idle = s->Connect();
+  EXPECT_EQ(idle->Get("/healthz").result_int(), 200u);
+  EXPECT_TRUE(idle->ClosedByPeerWithin(10s));
+  // A TCP connection that never starts the handshake.
+  auto no_handshake = HttpClient::Plain("127.0.0.1", s->port);
+  EXPECT_TRUE(no_handshake->ClosedByPeerWithin(10s));
+  EXPECT_EQ(s->Post(fixtures::DeploymentReview("nginx")).result_int(), 200u);
+}
+
+TEST(ServerE2E, PlainHttpOnTheTlsPortClosesOnlyThatConnection) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  auto keep = s->Connect();
+  EXPECT_EQ(keep->Get("/healthz").result_int(), 200u);
+  auto plain = HttpClient::Plain("127.0.0.1", s->port);
+  EXPECT_ANY_THROW(plain->Get("/healthz"));
+  auto garbage = HttpClient::Plain("127.0.0.1", s->port);
+  garbage->WriteRaw(std::string(2000, '\x16'));
+  EXPECT_TRUE(garbage->ClosedByPeerWithin(5s));
+  // The connection opened before is untouched, and new ones work.
+  EXPECT_EQ(keep->Get("/healthz").result_int(), 200u);
+  EXPECT_EQ(s->Post(fixtures::DeploymentReview("nginx")).result_int(), 200u);
+  EXPECT_GE(s->Scrape().Value("stratum_guard_tls_handshake_failures_total"), 2);
+}
+
+TEST(ServerE2E, HealthAndReadinessOnBothPorts) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  auto client = s->Connect();
+  Response healthz = client->Get("/healthz");
+  EXPECT_EQ(healthz.result_int(), 200u);
+  EXPECT_EQ(healthz.body(), "ok\n");
+  EXPECT_EQ(client->Get("/readyz").result_int(), 200u);
+  EXPECT_EQ(testing::PlainGet(s->metrics_port, "/healthz").result_int(), 200u);
+  EXPECT_EQ(testing::PlainGet(s->metrics_port, "/nope").result_int(), 404u);
+}
+
+// --- TLS ------------------------------------------------------------------------------------
+
+struct Pki {
+  certs::PemPair ca;
+  certs::PemPair server;
+  certs::PemPair client;
+};
+
+Pki MakePki(const std::string& name) {
+  Pki pki;
+  certs::CertificateSpec ca;
+  ca.common_name = name + " CA";
+  ca.dns_names = {};
+  ca.ip_addresses = {};
+  // No extended key usage on the CA: OpenSSL checks it along the chain, and a CA limited to
+  // serverAuth cannot vouch for client certificates.
+  ca.server_auth = false;
+  pki.ca = certs::IssueCertificate(ca);
+  certs::CertificateSpec server;
+  server.is_ca = false;
+  pki.server = certs::IssueCertificate(server, &pki.ca);
+  certs::CertificateSpec client;
+  client.common_name = "kube-apiserver";
+  client.is_ca = false;
+  client.server_auth = false;
+  client.client_auth = true;
+  client.dns_names = {};
+  client.ip_addresses = {};
+  pki.client = certs::IssueCertificate(client, &pki.ca);
+  return pki;
+}
+
+TEST(ServerE2E, ClientCaRequiresAVerifiedClientCertificate) {
+  auto dir = std::make_unique<TempDir>();
+  Pki pki = MakePki("one");
+  Pki other = MakePki("other");
+  std::string cert = dir->Write("tls.crt", pki.server.certificate_pem);
+  std::string key = dir->Write("tls.key", pki.server.private_key_pem);
+  std::string client_ca = dir->Write("client-ca.crt", pki.ca.certificate_pem);
+  auto s = Serve({"--tls-cert", cert, "--tls-key", key, "--client-ca", client_ca}, std::move(dir));
+  ASSERT_NE(s->port, 0);
+  ClientTls anonymous{pki.ca.certificate_pem, "", "", "localhost"};
+  auto TryHealthz = [&](const ClientTls& tls) {
+    try {
+      return testing::TlsRequest(s->port, tls, http::verb::get, "/healthz").result_int() == 200;
+    } catch (const boost::system::system_error&) {
+      return false;
+    }
+  };
+  EXPECT_FALSE(TryHealthz(anonymous));
+  ClientTls stranger{pki.ca.certificate_pem, other.client.certificate_pem,
+                     other.client.private_key_pem, "localhost"};
+  EXPECT_FALSE(TryHealthz(stranger));
+  ClientTls apiserver{pki.ca.certificate_pem, pki.client.certificate_pem,
+                      pki.client.private_key_pem, "localhost"};
+  EXPECT_TRUE(TryHealthz(apiserver));
+  Response r = testing::TlsRequest(s->port, apiserver, http::verb::post, "/validate",
+                                   fixtures::DeploymentReview("xmrig/xmrig"));
+  EXPECT_FALSE(Json(r.body())["response"]["allowed"].GetBool());
+  EXPECT_GE(s->Scrape().Value("stratum_guard_tls_handshake_failures_total"), 2);
+}
+
+// Writes `files` into a new timestamped directory and swaps the ..data symlink to it, as the
+// kubelet updates Secret and ConfigMap volumes.
+void KubeletSwap(const TempDir& dir, int generation,
+                 const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string version = "..gen" + std::to_string(generation);
+  std::filesystem::create_directory(dir.File(version));
+  for (const auto& [name, text] : files) dir.Write(version + "/" + name, text);
+  std::filesystem::create_directory_symlink(version, dir.File("..data_tmp"));
+  std::filesystem::rename(dir.File("..data_tmp"), dir.File("..data"));
+  for (const auto& [name, text] : files) {
+    if (!std::filesystem::is_symlink(dir.File(name))) {
+      std::filesystem::create_symlink("..data/" + name, dir.File(name));
+    }
+  }
+}
+
+template <typename Predicate>
+bool Eventually(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(25ms);
+  }
+  return predicate();
+}
+
+TEST(ServerE2E, CertificateReloadsDuringTrafficAndRefusesABadOne) {
+  auto dir = std::make_unique<TempDir>();
+  Pki first = MakePki("first");
+  Pki second = MakePki("second");
+  KubeletSwap(
+      *dir, 1,
+      {{"tls.crt", first.server.certificate_pem}, {"tls.key", first.server.private_key_pem}});
+  std::string cert = dir->File("tls.crt");
+  std::string key = dir->File("tls.key");
+  TempDir* files = dir.get();
+  auto s =
+      Serve({"--tls-cert", cert, "--tls-key", key, "--reload-interval", "50ms"}, std::move(dir));
+  ASSERT_NE(s->port, 0);
+  ClientTls trust_first{first.ca.certificate_pem, "", "", "localhost"};
+  ClientTls trust_second{second.ca.certificate_pem, "", "", "localhost"};
+  double expiry_before =
+      s->Scrape().Value("stratum_guard_tls_certificate_expiry_timestamp_seconds");
+  EXPECT_GT(expiry_before, 0);
+
+  // Traffic on a connection opened before the reload, and on fresh ones, throughout.
+  auto before = HttpClient::Tls("127.0.0.1", s->port, trust_first);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::thread traffic([&] {
+    while (!stop) {
+      try {
+        Response r = before->Post("/validate", fixtures::DeploymentReview("nginx"));
+        if (r.result_int() != 200) ++failures;
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    }
+  });
+
+  // A certificate whose key does not match: refused, the first one stays.
+  KubeletSwap(
+      *files, 2,
+      {{"tls.crt", second.server.certificate_pem}, {"tls.key", first.server.private_key_pem}});
+  EXPECT_TRUE(Eventually([&] {
+    return s->Scrape().Value("stratum_guard_tls_reloads_total", {{"result", "error"}}) == 1;
+  }));
+  EXPECT_EQ(testing::TlsRequest(s->port, trust_first, http::verb::get, "/healthz").result_int(),
+            200u);
+  EXPECT_TRUE(s->process->WaitForLog("reload failed, keeping the configuration in force",
+                                     {{"config", "tls"}}, 5s));
+
+  // The good pair: new connections get the second certificate.
+  KubeletSwap(
+      *files, 3,
+      {{"tls.crt", second.server.certificate_pem}, {"tls.key", second.server.private_key_pem}});
+  EXPECT_TRUE(Eventually([&] {
+    try {
+      return testing::TlsRequest(s->port, trust_second, http::verb::get, "/healthz").result_int() ==
+             200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+  EXPECT_THROW(testing::TlsRequest(s->port, trust_first, http::verb::get, "/healthz"),
+               boost::system::system_error);
+  stop = true;
+  traffic.join();
+  EXPECT_EQ(failures.load(), 0) << "the connection made before the reload was disturbed";
+  auto metrics = s->Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_tls_reloads_total", {{"result", "success"}}), 1);
+  EXPECT_EQ(metrics.Value("stratum_guard_tls_reloads_total", {{"result", "error"}}), 1);
+  EXPECT_GE(metrics.Value("stratum_guard_tls_certificate_expiry_timestamp_seconds"), expiry_before);
+}
+
+// --- Policy reload --------------------------------------------------------------------------
+
+constexpr std::string_view kOnlyEvilImagePolicy = R"(version: 1
+rules:
+  - id: evil-image
+    description: test rule
+    action: deny
+    finding: evil image
+    match:
+      images: [evil]
+)";
+
+TEST(ServerE2E, PolicyReloadsDuringTrafficAndKeepsTheLastGoodOne) {
+  auto dir = std::make_unique<TempDir>();
+  KubeletSwap(*dir, 1, {{"policy.yaml", std::string(kOnlyEvilImagePolicy)}});
+  std::string policy_path = dir->File("policy.yaml");
+  TempDir* files = dir.get();
+  auto s = Serve({"--policy", policy_path, "--reload-interval", "50ms"}, std::move(dir));
+  ASSERT_NE(s->port, 0);
+  auto allowed = [&](std::string_view image) {
+    Response r = s->Post(fixtures::DeploymentReview(image));
+    return Json(r.body())["response"]["allowed"].GetBool();
+  };
+  EXPECT_FALSE(allowed("evil"));
+  EXPECT_TRUE(allowed("xmrig/xmrig"));  // this policy knows nothing else
+  EXPECT_EQ(s->Scrape().Value("stratum_guard_policy_rules"), 1);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::thread traffic([&] {
+    auto client = s->Connect();
+    while (!stop) {
+      try {
+        Response r = client->Post("/validate", fixtures::DeploymentReview("nginx"));
+        if (r.result_int() != 200 || !Json(r.body())["response"]["allowed"].GetBool()) ++failures;
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    }
+  });
+
+  // A policy that does not compile: refused, counted, logged; the old one stays.
+  KubeletSwap(*files, 2, {{"policy.yaml", "version: 1\nrules:\n  - id: [unclosed\n"}});
+  EXPECT_TRUE(Eventually([&] {
+    return s->Scrape().Value("stratum_guard_policy_reloads_total", {{"result", "error"}}) == 1;
+  }));
+  EXPECT_TRUE(s->process->WaitForLog("reload failed, keeping the configuration in force",
+                                     {{"config", "policy"}}, 5s));
+  EXPECT_FALSE(allowed("evil"));
+
+  // The default policy, written over it: applied.
+  KubeletSwap(*files, 3, {{"policy.yaml", std::string(policy::Policy::DefaultText())}});
+  EXPECT_TRUE(Eventually([&] { return !allowed("xmrig/xmrig"); }));
+  EXPECT_TRUE(allowed("evil"));
+  stop = true;
+  traffic.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto metrics = s->Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_policy_reloads_total", {{"result", "success"}}), 1);
+  EXPECT_EQ(metrics.Value("stratum_guard_policy_reloads_total", {{"result", "error"}}), 1);
+  EXPECT_EQ(metrics.Value("stratum_guard_policy_rules"),
+            static_cast<double>(policy::Policy::Default()->rule_count()));
+}
+
+// --- Shutdown -------------------------------------------------------------------------------
+
+TEST(ServerE2E, SigtermLetsRequestsInFlightFinishAndExitsZero) {
+  auto s = Serve({"--shutdown-grace", "20s"});
+  ASSERT_NE(s->port, 0);
+  // Requests in flight: headers and half the body sent when the signal arrives.
+  constexpr int kInFlight = 8;
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < kInFlight; ++i) {
+    clients.push_back(s->Connect());
+    bodies.push_back(fixtures::DeploymentReview("xmrig/xmrig", "[]", fixtures::kV1,
+                                                "term-" + std::to_string(i)));
+    const std::string& body = bodies.back();
+    clients.back()->WriteRaw(
+        "POST /validate?timeout=10s HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, body.size() / 2));
+  }
+  // An idle keep-alive connection, which should simply be closed.
+  auto idle = s->Connect();
+  EXPECT_EQ(idle->Get("/healthz").result_int(), 200u);
+  std::this_thread::sleep_for(100ms);  // let the server read what was sent
+
+  s->process->Signal(SIGTERM);
+  ASSERT_TRUE(s->process->WaitForLog("shutting down", {}, 10s));
+  EXPECT_TRUE(idle->ClosedByPeerWithin(5s));
+  // New connections are refused once the listener closed.
+  EXPECT_TRUE(Eventually([&] {
+    try {
+      s->Connect();
+      return false;
+    } catch (const std::exception&) {
+      return true;
+    }
+  }));
+  for (int i = 0; i < kInFlight; ++i) {
+    const std::string& body = bodies[static_cast<std::size_t>(i)];
+    clients[static_cast<std::size_t>(i)]->WriteRaw(body.substr(body.size() / 2));
+    Response r = clients[static_cast<std::size_t>(i)]->ReadResponse();
+    ASSERT_EQ(r.result_int(), 200u) << i;
+    EXPECT_FALSE(r.keep_alive()) << "a draining server closes after answering";
+    auto doc = Json(r.body());
+    EXPECT_EQ(std::string(doc["response"]["uid"].GetString()), "term-" + std::to_string(i));
+    EXPECT_FALSE(doc["response"]["allowed"].GetBool());
+  }
+  EXPECT_EQ(s->process->WaitExit(15s), std::optional<int>(0));
+}
+
+TEST(ServerE2E, SigintExitsZeroAndGraceBoundsAStuckClient) {
+  auto s = Serve({"--shutdown-grace", "300ms", "--header-timeout", "30s"});
+  ASSERT_NE(s->port, 0);
+  auto stuck = s->Connect();
+  stuck->WriteRaw("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{");
+  std::this_thread::sleep_for(100ms);
+  s->process->Signal(SIGINT);
+  EXPECT_EQ(s->process->WaitExit(10s), std::optional<int>(0));
+  EXPECT_TRUE(s->process->WaitForLog("shutdown grace expired, closing connections", {}, 1s));
+}
+
+// --- Metrics --------------------------------------------------------------------------------
+
+TEST(ServerE2E, MetricsArePresentAndMoveAsExpected) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  auto before = s->Scrape();
+  for (const char* name :
+       {"stratum_guard_policy_rules", "stratum_guard_tls_certificate_expiry_timestamp_seconds",
+        "stratum_guard_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_open_fds", "process_start_time_seconds"}) {
+    EXPECT_TRUE(before.Sum(name)) << name;
+  }
+  EXPECT_EQ(before.Value("stratum_guard_policy_rules"),
+            static_cast<double>(policy::Policy::Default()->rule_count()));
+  EXPECT_EQ(before.Value("stratum_guard_policy_reloads_total"), 0);
+  EXPECT_TRUE(before.Sum("stratum_guard_policy_reloads_total", {{"result", "error"}}));
+  double expiry = before.Value("stratum_guard_tls_certificate_expiry_timestamp_seconds");
+  double now = static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+  EXPECT_NEAR(expiry - now, 365 * 86400.0, 2 * 86400.0);
+  EXPECT_EQ(before.samples.end() != std::find_if(before.samples.begin(), before.samples.end(),
+                                                 [](const testing::Sample& x) {
+                                                   return x.name == "stratum_guard_build_info" &&
+                                                          x.labels.count("version") &&
+                                                          x.labels.count("commit");
+                                                 }),
+            true);
+  double process_start = before.Value("process_start_time_seconds");
+  EXPECT_NEAR(process_start, now, 120);
+
+  s->Post(fixtures::DeploymentReview("busybox", fixtures::kStratumArgs));
+  s->Post(fixtures::DeploymentReview("busybox", fixtures::kMinerFlagArgs));
+  s->Post(fixtures::DeploymentReview("nginx"));
+  s->Post("{");
+  ReviewSpec del;
+  del.operation = "DELETE";
+  del.kind = "Pod";
+  s->Post(Review(del));
+
+  auto after = s->Scrape();
+  auto delta = [&](std::string_view name, const std::map<std::string, std::string>& labels) {
+    return after.Value(name, labels) - before.Value(name, labels);
+  };
+  const std::string requests = "stratum_guard_admission_requests_total";
+  EXPECT_EQ(
+      delta(requests, {{"kind", "Deployment"}, {"operation", "CREATE"}, {"decision", "denied"}}),
+      1);
+  EXPECT_EQ(
+      delta(requests, {{"kind", "Deployment"}, {"operation", "CREATE"}, {"decision", "warned"}}),
+      1);
+  EXPECT_EQ(
+      delta(requests, {{"kind", "Deployment"}, {"operation", "CREATE"}, {"decision", "allowed"}}),
+      1);
+  EXPECT_EQ(delta(requests, {{"kind", "Pod"}, {"operation", "DELETE"}, {"decision", "allowed"}}),
+            1);
+  EXPECT_EQ(delta(requests, {{"decision", "error"}}), 1);
+  EXPECT_EQ(delta("stratum_guard_admission_duration_seconds_count", {{"kind", "Deployment"}}), 3);
+  EXPECT_EQ(delta("stratum_guard_admission_duration_seconds_bucket",
+                  {{"kind", "Deployment"}, {"le", "+Inf"}}),
+            3);
+  EXPECT_GT(delta("stratum_guard_admission_duration_seconds_sum", {{"kind", "Deployment"}}), 0);
+  EXPECT_EQ(delta("stratum_guard_findings_total", {{"rule", "stratum-url"}, {"action", "deny"}}),
+            1);
+  EXPECT_EQ(delta("stratum_guard_findings_total", {{"rule", "miner-flag"}, {"action", "warn"}}), 1);
+  EXPECT_EQ(delta("stratum_guard_http_responses_total", {{"listener", "webhook"}, {"code", "200"}}),
+            4);
+  EXPECT_EQ(delta("stratum_guard_http_responses_total", {{"listener", "webhook"}, {"code", "400"}}),
+            1);
+  EXPECT_GE(after.Value("process_cpu_seconds_total"), before.Value("process_cpu_seconds_total"));
+  EXPECT_EQ(after.types["stratum_guard_admission_requests_total"], "counter");
+  EXPECT_EQ(after.types["stratum_guard_admission_duration_seconds"], "histogram");
+}
+
+// --- Flags ----------------------------------------------------------------------------------
+
+TEST(ServerE2E, BadFlagsExitWithAUsageOrConfigurationError) {
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+  };
+  TempDir dir;
+  const Case cases[] = {
+      {{"serve", "--header-timeout", "soon"}, 2},
+      {{"serve", "--log-level", "loud"}, 2},
+      {{"serve", "--tls-cert", "/nonexistent/tls.crt"}, 2},
+      {{"serve", "--listen", "nowhere", "--dev-cert-dir", dir.File("d")}, 1},
+      {{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--tls-cert",
+        "/nonexistent/tls.crt", "--tls-key", "/nonexistent/tls.key"},
+       1},
+      {{"serve", "--policy", "/nonexistent/policy.yaml"}, 1},
+  };
+  for (const Case& c : cases) {
+    ChildProcess p(STRATUM_GUARD_BINARY, c.args);
+    EXPECT_EQ(p.WaitExit(20s), std::optional<int>(c.exit_code)) << c.args[1] << " " << c.args[2];
+  }
+}
+
+}  // namespace
+}  // namespace stratum_guard::server
