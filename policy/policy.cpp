@@ -356,7 +356,10 @@ void Scanner::ScanWords(const std::vector<ScanWord>& words, bool in_script) {
         }
       }
     }
-    if (p_->has_host_matchers) ScanHosts(w.text, w.field, w.note);
+    // A host worth looking up has a dot (a domain) or a colon (host:port).
+    if (p_->has_host_matchers && w.text.find_first_of(".:") != std::string_view::npos) {
+      ScanHosts(w.text, w.field, w.note);
+    }
   }
 }
 
