@@ -35,10 +35,11 @@ trap 'exit 143' TERM
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 annotate() {  # annotate NAME: exclusive and inclusive top functions
-  callgrind_annotate --threshold=98 "$OUT/$1.callgrind.out" 2>/dev/null | head -45 \
-    >"$OUT/$1.exclusive.txt"
-  callgrind_annotate --inclusive=yes --threshold=98 "$OUT/$1.callgrind.out" 2>/dev/null |
-    head -45 >"$OUT/$1.inclusive.txt"
+  callgrind_annotate --threshold=98 "$OUT/$1.callgrind.out" >"$TMP/annotate.txt" 2>/dev/null || true
+  head -45 "$TMP/annotate.txt" >"$OUT/$1.exclusive.txt"
+  callgrind_annotate --inclusive=yes --threshold=98 "$OUT/$1.callgrind.out" >"$TMP/annotate.txt" \
+    2>/dev/null || true
+  head -45 "$TMP/annotate.txt" >"$OUT/$1.inclusive.txt"
 }
 
 for section in $SECTIONS; do

@@ -74,7 +74,7 @@ def main():
         sizes = {}
         with open(os.path.join(out_dir, "admission_bench.json")) as f:
             for b in json.load(f).get("benchmarks", []):
-                if "body_bytes" in b:
+                if "body_bytes" in b and b.get("aggregate_name", "median") == "median":
                     sizes[b.get("run_name", b["name"]).split("/")[1]] = int(b["body_bytes"])
         ratios = {}
         for r in reviews:
