@@ -21,6 +21,7 @@
 #                        N = pages of N with limit/_continue; PY_LIMITS_<pods> overrides it
 #                        for one size (PY_LIMITS_100000=0 by default: the slow one runs once)
 #   PY_TIMEOUT=900       seconds before a Python run is abandoned (reported as such)
+#   SERVE_FLAGS=         more flags for `stratum-guard serve` (e.g. --workers 1)
 #   SKIP_BUILD=0         1: measure the binaries already in BUILD_DIR (no cmake --build)
 #   SERVE_LOG_LEVEL=info the webhook's --log-level (info logs one line per admission, as in
 #                        production)
@@ -44,6 +45,7 @@ PY_LIMITS=${PY_LIMITS:-0 500}
 PY_LIMITS_100000=${PY_LIMITS_100000:-0}
 PY_TIMEOUT=${PY_TIMEOUT:-900}
 SERVE_LOG_LEVEL=${SERVE_LOG_LEVEL:-info}
+SERVE_FLAGS=${SERVE_FLAGS:-}
 PYTHON=/usr/bin/python3  # Debian's, with python3-kubernetes; not a pyenv python on PATH
 OUT=${BENCH_OUT:-$BUILD/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
@@ -100,6 +102,14 @@ time_fields() {
 # CPU seconds (user + system) a process has used so far.
 cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+# The same for a process and its children still running (nginx's master and workers).
+tree_cpu_seconds() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    total=$(awk -v a="$total" -v b="$(cpu_seconds "$pid")" 'BEGIN { printf "%.2f", a + b }')
+  done
+  echo "$total"
 }
 
 BIN=$BUILD/stratum-guard
@@ -159,7 +169,7 @@ https() {
   local webhook_port nginx_port
   webhook_port=$(free_port)
   "$BIN" serve --listen "127.0.0.1:$webhook_port" --metrics-listen 127.0.0.1:0 \
-    --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" --log-level "$SERVE_LOG_LEVEL" \
+    --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" --log-level "$SERVE_LOG_LEVEL" $SERVE_FLAGS \
     2>"$TMP/serve.log" >/dev/null &
   local webhook_pid=$!
   PIDS+=("$webhook_pid")
@@ -182,6 +192,7 @@ https() {
   # One nginx per body: each returns the webhook's answer to that body.
   declare -A nginx_ports
   local nginx_pids=()
+  declare -A nginx_pid_of
   for body in $LOAD_BODIES; do
     nginx_port=$(free_port)
     local dir=$TMP/nginx-$body
@@ -193,6 +204,7 @@ https() {
     nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>"$dir/stderr.log" &
     PIDS+=("$!")
     nginx_pids+=("$!")
+    nginx_pid_of[$body]=$!
     wait_https "$nginx_port" 20
     curl -sk --max-time 10 -H 'Content-Type: application/json' --data-binary "@$TMP/$body.json" \
       -D "$OUT/nginx-$body.headers" -o "$TMP/$body.nginx" \
@@ -214,13 +226,16 @@ https() {
     done
     for round in $(seq "$ROUNDS"); do
       for target in webhook nginx; do
-        local port=$webhook_port
-        [[ $target == nginx ]] && port=${nginx_ports[$body]}
+        local port=$webhook_port pid=$webhook_pid
+        [[ $target == nginx ]] && port=${nginx_ports[$body]} && pid=${nginx_pid_of[$body]}
         log "wrk $target $body round $round (${DURATION}s, $THREADS threads, $CONNECTIONS connections)"
+        local cpu_before cpu_after
+        cpu_before=$(tree_cpu_seconds "$pid")
         BODY_FILE=$TMP/$body.json timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" \
           -d"${DURATION}s" --timeout 10s --latency -s "$ROOT/bench/wrk/post.lua" \
           "https://127.0.0.1:$port/validate" >"$OUT/wrk-$target-$body-$round.txt"
-        record "wrk target=$target body=$body round=$round threads=$THREADS connections=$CONNECTIONS $(grep '^RESULT' "$OUT/wrk-$target-$body-$round.txt" | cut -d' ' -f2-)"
+        cpu_after=$(tree_cpu_seconds "$pid")
+        record "wrk target=$target body=$body round=$round threads=$THREADS connections=$CONNECTIONS $(grep '^RESULT' "$OUT/wrk-$target-$body-$round.txt" | cut -d' ' -f2-) server_cpu_s=$(awk -v a="$cpu_after" -v b="$cpu_before" 'BEGIN { printf "%.2f", a - b }')"
       done
     done
   done

@@ -97,15 +97,18 @@ def main():
     wrk = [r for r in rows if r["_type"] == "wrk"]
     if wrk:
         print("## HTTPS saturation (wrk)\n")
-        print("| target | body | round | requests/s | p50 | p90 | p99 | p99.9 | max | errors |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| target | body | round | requests/s | p50 | p90 | p99 | p99.9 | max | errors | "
+              "server CPU | server CPU per request |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in wrk:
             errors = sum(int(r.get(k, 0)) for k in
                          ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
-            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+            cpu = float(r.get("server_cpu_s", "nan"))
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f s | %s |" % (
                 r["target"], r["body"], r["round"], r["rps"], us(1e3 * int(r["p50_us"])),
                 us(1e3 * int(r["p90_us"])), us(1e3 * int(r["p99_us"])),
-                us(1e3 * int(r["p999_us"])), us(1e3 * int(r["max_us"])), errors))
+                us(1e3 * int(r["p999_us"])), us(1e3 * int(r["max_us"])), errors, cpu,
+                us(1e9 * cpu / max(int(r["requests"]), 1))))
         print()
         bodies = []
         for r in wrk:
