@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # stratum-guard's container image: built on Debian 12 with the same packages as the Makefile's
 # BUILD_DEPS, run on debian:12-slim with only the shared libraries the binary links.
-#   docker build -t ghcr.io/stratum-guard/stratum-guard:0.1.0 .
+#   docker build --build-arg COMMIT=$(git rev-parse --short=12 HEAD) \
+#     -t ghcr.io/stratum-guard/stratum-guard:0.1.0 .
 # (Not built on the project's development machines, which run no container engine: see
 # docs/INSTALL.md.)
 
@@ -16,7 +17,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
+# .git stays out of the build context, so the commit for stratum_guard_build_info comes in here.
+ARG COMMIT=unknown
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DSTRATUM_GUARD_COMMIT="${COMMIT}" \
       -DSTRATUM_GUARD_TESTS=OFF -DSTRATUM_GUARD_BENCH=OFF \
  && cmake --build /build -j"$(nproc)" --target stratum-guard \
  && strip /build/stratum-guard \

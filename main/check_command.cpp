@@ -6,8 +6,8 @@
 #include "check/check.h"
 #include "check/manifest_reader.h"
 #include "check/report.h"
-#include "common/files.h"
 #include "main/commands.h"
+#include "main/policy_flag.h"
 #include "policy/policy.h"
 
 namespace stratum_guard::cli {
@@ -38,19 +38,12 @@ Command AddCheckCommand(CLI::App& root) {
   auto run = [options]() -> int {
     std::shared_ptr<const policy::Policy> compiled;
     try {
-      if (options->policy_file.empty()) {
-        compiled = policy::Policy::Default();
-      } else {
-        std::string error;
-        std::optional<std::string> text = common::ReadFile(options->policy_file, &error);
-        if (!text) {
-          std::cerr << "stratum-guard check: " << error << "\n";
-          return 2;
-        }
-        compiled = policy::Policy::Compile(*text, options->policy_file);
-      }
+      compiled = LoadPolicyFlag(options->policy_file);
     } catch (const policy::PolicyError& e) {
       std::cerr << e.what() << "\n";
+      return 2;
+    } catch (const std::exception& e) {
+      std::cerr << "stratum-guard check: " << e.what() << "\n";
       return 2;
     }
     check::ReadResult read = check::ReadManifests(options->paths, std::cin);

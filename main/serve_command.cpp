@@ -2,7 +2,9 @@
 #include <prometheus/registry.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -10,12 +12,14 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "certs/certificates.h"
 #include "common/duration.h"
-#include "common/files.h"
 #include "common/log.h"
 #include "main/commands.h"
+#include "main/policy_flag.h"
+#include "main/sweeper_flags.h"
 #include "policy/policy.h"
 #include "policy/policy_store.h"
 #include "server/server.h"
@@ -45,6 +49,8 @@ struct ServeFlags {
   std::string shutdown_grace = "15s";
   std::string reload_interval = "2s";
   std::string log_level = "info";
+  bool sweep = false;  // run the sweeper beside the webhook
+  SweeperConfig sweeper;
 };
 
 constexpr int kUsageError = 2;
@@ -101,6 +107,14 @@ int RunServe(const ServeFlags& flags) {
     return kUsageError;
   }
   common::SetLogLevel(level);
+  SweeperConfig sweeper_config = flags.sweeper;
+  if (flags.sweep) {
+    if (std::string error = FinishSweeperConfig(sweeper_config, sweeper::ProcessEnv());
+        !error.empty()) {
+      std::cerr << "stratum-guard serve: " << error << "\n";
+      return kUsageError;
+    }
+  }
   if (flags.tls_cert.empty() != flags.tls_key.empty()) {
     std::cerr << "stratum-guard serve: --tls-cert and --tls-key go together\n";
     return kUsageError;
@@ -132,14 +146,7 @@ int RunServe(const ServeFlags& flags) {
   // shares both with the sweeper.
   std::shared_ptr<const policy::Policy> initial;
   try {
-    if (flags.policy_file.empty()) {
-      initial = policy::Policy::Default();
-    } else {
-      std::string error;
-      std::optional<std::string> text = common::ReadFile(flags.policy_file, &error);
-      if (!text) throw std::runtime_error(error);
-      initial = policy::Policy::Compile(*text, flags.policy_file);
-    }
+    initial = LoadPolicyFlag(flags.policy_file);
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "cannot load the policy", {{"error", e.what()}});
     return kConfigError;
@@ -176,14 +183,33 @@ int RunServe(const ServeFlags& flags) {
     Log(LogLevel::kError, "cannot start the webhook", {{"error", e.what()}});
     return kConfigError;
   }
+  // The sweeper shares the webhook's policy snapshots (a reload reaches both) and its metrics
+  // registry (one /metrics). A sweeper that cannot start takes the process down with exit 1,
+  // so a broken kubeconfig or RBAC shows as a crash loop instead of a silent half-install.
+  sweeper::StopSignal sweeper_stop;
+  std::atomic<bool> sweeper_failed{false};
+  std::thread sweeper_thread;
+  if (flags.sweep) {
+    sweeper_thread = std::thread([&] {
+      try {
+        RunSweeper(sweeper_config, policies, *registry, sweeper_stop);
+      } catch (const std::exception& e) {
+        Log(LogLevel::kError, "the sweeper stopped", {{"error", e.what()}});
+        sweeper_failed = true;
+        kill(getpid(), SIGTERM);  // wake the sigwait below
+      }
+    });
+  }
   int signal_number = 0;
   while (sigwait(&stop_signals, &signal_number) != 0) {
   }
   Log(LogLevel::kInfo, "signal received, draining",
       {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  sweeper_stop.Stop();
+  if (sweeper_thread.joinable()) sweeper_thread.join();
   server.Stop();
   server.Wait();
-  return 0;
+  return sweeper_failed ? kConfigError : 0;
 }
 
 }  // namespace
@@ -234,6 +260,9 @@ Command AddServeCommand(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--log-level", flags->log_level, "debug, info, warn or error")
       ->capture_default_str();
+  app->add_flag("--sweep", flags->sweep,
+                "Also run the sweeper (flags below), sharing this process's policy and metrics");
+  AddSweeperFlags(*app, flags->sweeper);
   return {app, [flags] { return RunServe(*flags); }};
 }
 

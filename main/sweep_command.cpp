@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "common/duration.h"
-#include "common/files.h"
 #include "common/log.h"
 #include "main/commands.h"
+#include "main/policy_flag.h"
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
 #include "sweeper/kube_client.h"
@@ -164,19 +164,12 @@ Command AddSweepCommand(CLI::App& root) {
     }
     std::shared_ptr<const policy::Policy> compiled;
     try {
-      if (state->policy_file.empty()) {
-        compiled = policy::Policy::Default();
-      } else {
-        std::string error;
-        auto text = common::ReadFile(state->policy_file, &error);
-        if (!text) {
-          std::cerr << "stratum-guard sweep: " << error << "\n";
-          return 2;
-        }
-        compiled = policy::Policy::Compile(*text, state->policy_file);
-      }
+      compiled = LoadPolicyFlag(state->policy_file);
     } catch (const policy::PolicyError& e) {
       std::cerr << e.what() << "\n";
+      return 2;
+    } catch (const std::exception& e) {
+      std::cerr << "stratum-guard sweep: " << e.what() << "\n";
       return 2;
     }
     policy::PolicyStore policies(compiled);

@@ -101,7 +101,10 @@ TEST_F(SweeperIntegrationTest, DeletesPreExistingMinersAndLeavesOthersAndExemptN
   Miner("team-0", "miner-a");
   Miner("team-3", "miner-b");
   Miner("batch", "miner-c");
-  Miner("kube-system", "miner-exempt");
+  Miner("miner-lab", "miner-exempt");
+  policies_.Set(policy::Policy::Compile(
+      std::string(policy::Policy::DefaultText()) + "\nexemptions:\n  namespaces: [miner-lab]\n",
+      "<default + miner-lab exemption>"));
   options_.page_size = 16;
   KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock_, options_);
@@ -112,7 +115,7 @@ TEST_F(SweeperIntegrationTest, DeletesPreExistingMinersAndLeavesOthersAndExemptN
   EXPECT_FALSE(server_.HasPod("team-0", "miner-a"));
   EXPECT_FALSE(server_.HasPod("team-3", "miner-b"));
   EXPECT_FALSE(server_.HasPod("batch", "miner-c"));
-  EXPECT_TRUE(server_.HasPod("kube-system", "miner-exempt"));
+  EXPECT_TRUE(server_.HasPod("miner-lab", "miner-exempt"));
   EXPECT_EQ(server_.pod_count(), 61u);
   for (const auto& d : server_.deletes()) {
     EXPECT_EQ(d.status, 200);

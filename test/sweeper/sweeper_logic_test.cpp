@@ -51,7 +51,10 @@ TEST_F(SweeperLogicTest, DeletesMinersAcrossNamespacesAndLeavesTheRest) {
   for (int i = 0; i < 30; ++i) Benign("ns-" + std::to_string(i % 3), "web-" + std::to_string(i));
   Miner("team-a", "miner-1");
   Miner("team-b", "miner-2");
-  Miner("kube-system", "miner-exempt");  // the default policy exempts kube-system
+  Miner("miner-lab", "miner-exempt");
+  policies_.Set(policy::Policy::Compile(
+      std::string(policy::Policy::DefaultText()) + "\nexemptions:\n  namespaces: [miner-lab]\n",
+      "<default + miner-lab exemption>"));
   options_.page_size = 7;
   SweepReport report = Sweep();
   EXPECT_TRUE(report.complete);
@@ -61,7 +64,7 @@ TEST_F(SweeperLogicTest, DeletesMinersAcrossNamespacesAndLeavesTheRest) {
   EXPECT_TRUE(report.errors.empty());
   EXPECT_FALSE(api_.HasPod("team-a", "miner-1"));
   EXPECT_FALSE(api_.HasPod("team-b", "miner-2"));
-  EXPECT_TRUE(api_.HasPod("kube-system", "miner-exempt"));
+  EXPECT_TRUE(api_.HasPod("miner-lab", "miner-exempt"));
   EXPECT_TRUE(api_.HasPod("ns-0", "web-0"));
   ASSERT_EQ(api_.deletions().size(), 2u);
   EXPECT_EQ(api_.deletions()[0].uid, "uid-team-a-miner-1");

@@ -1,0 +1,83 @@
+// `stratum-guard serve --sweep`: the sweeper beside the webhook in one process, as the manifests
+// deploy it, against the fake API server.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "test/fake_apiserver/fake_apiserver.h"
+#include "test/testing/child_process.h"
+#include "test/testing/prometheus_text.h"
+#include "test/testing/temp_dir.h"
+#include "test/testing/tls_client.h"
+
+namespace stratum_guard::sweeper {
+namespace {
+
+using fake_apiserver::BenignPod;
+using fake_apiserver::FakeApiServer;
+using fake_apiserver::MakePodJson;
+using fake_apiserver::MinerPod;
+using fake_apiserver::WriteKubeconfig;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+bool WaitUntil(const std::function<bool()>& done, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return done();
+}
+
+TEST(ServeSweepTest, DeletesMinersAndSharesTheWebhooksMetrics) {
+  FakeApiServer api;
+  api.Start();
+  testing::TempDir dir;
+  std::string kubeconfig = WriteKubeconfig(api, dir.path());
+  for (int i = 0; i < 5; ++i)
+    api.AddPod(MakePodJson(BenignPod("shop", "web-" + std::to_string(i))));
+  api.AddPod(MakePodJson(MinerPod("team-a", "xmr-1")));
+  api.AddPod(MakePodJson(MinerPod("team-b", "xmr-2")));
+
+  testing::ChildProcess server(
+      STRATUM_GUARD_BINARY,
+      {"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--dev-cert-dir",
+       dir.File("certs"), "--sweep", "--kubeconfig", kubeconfig, "--leader-elect=false"});
+  unsigned short metrics_port = server.WaitForListening("metrics");
+  ASSERT_NE(metrics_port, 0);
+  ASSERT_TRUE(WaitUntil([&] { return api.pod_count() == 5; }, seconds(30)))
+      << "pods left: " << api.pod_count();
+  EXPECT_FALSE(api.HasPod("team-a", "xmr-1"));
+  EXPECT_FALSE(api.HasPod("team-b", "xmr-2"));
+  EXPECT_TRUE(api.HasPod("shop", "web-0"));
+
+  // One registry: the sweeper's counters and the webhook's gauges on the same /metrics.
+  testing::Response response = testing::PlainGet(metrics_port, "/metrics");
+  ASSERT_EQ(response.result_int(), 200);
+  std::string error;
+  auto exposition = testing::ParsePrometheusText(response.body(), &error);
+  ASSERT_TRUE(exposition.has_value()) << error;
+  EXPECT_EQ(exposition->Value("stratum_guard_sweeper_pods_deleted_total"), 2);
+  EXPECT_GE(exposition->Value("stratum_guard_sweeper_pods_scanned_total"), 7);
+  EXPECT_GT(exposition->Value("stratum_guard_policy_rules"), 0);
+
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.WaitExit(seconds(30)), 0);
+}
+
+TEST(ServeSweepTest, ASweeperThatCannotStartStopsTheProcess) {
+  testing::TempDir dir;
+  std::string kubeconfig = dir.Write("kubeconfig", "apiVersion: v1\nkind: Config\nclusters: []\n");
+  testing::ChildProcess server(
+      STRATUM_GUARD_BINARY,
+      {"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--dev-cert-dir",
+       dir.File("certs"), "--sweep", "--kubeconfig", kubeconfig, "--leader-elect=false"});
+  EXPECT_EQ(server.WaitExit(seconds(30)), 1);
+  EXPECT_FALSE(server.LogsWithMsg("the sweeper stopped").empty());
+}
+
+}  // namespace
+}  // namespace stratum_guard::sweeper
