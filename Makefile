@@ -18,6 +18,8 @@ BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
 BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
 
+MAKEFLAGS += --no-print-directory
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps bench-deps build run test bench clean format
