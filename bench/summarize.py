@@ -26,7 +26,7 @@ def parse_results(path):
             for p in parts[1:]:
                 if "=" in p:
                     k, v = p.split("=", 1)
-                    row[k] = v
+                    row.setdefault(k, v)  # first wins: GNU time's elapsed_s, not the script's
             rows.append(row)
     return rows
 
