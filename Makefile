@@ -63,7 +63,7 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
-bench: bench-deps build
+bench: bench-deps $(BUILD)/CMakeCache.txt
 	bench/run.sh $(BUILD)
 
 format:

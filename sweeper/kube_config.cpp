@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/base64.h"
 #include "common/files.h"
 
 namespace stratum_guard::sweeper {
@@ -44,7 +45,7 @@ std::string PemFrom(const YAML::Node& map, const std::string& key, const std::st
                     const std::string& source) {
   std::string data = Str(map, (key + "-data").c_str());
   if (!data.empty()) {
-    auto decoded = DecodeBase64(data);
+    auto decoded = common::DecodeBase64(data);
     if (!decoded) throw KubeConfigError(source + ": " + key + "-data is not valid base64");
     return std::move(*decoded);
   }
@@ -61,43 +62,6 @@ EnvLookup ProcessEnv() {
     if (v == nullptr) return std::nullopt;
     return std::string(v);
   };
-}
-
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  unsigned buffer = 0;
-  int bits = 0;
-  int padding = 0;
-  std::size_t symbols = 0;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      ++padding;
-      ++symbols;
-      continue;
-    }
-    if (padding > 0) return std::nullopt;  // data after padding
-    int v = value(c);
-    if (v < 0) return std::nullopt;
-    ++symbols;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  if (padding > 2 || symbols % 4 != 0) return std::nullopt;
-  return out;
 }
 
 void ParseServerUrl(std::string_view url, ClusterConfig& config) {

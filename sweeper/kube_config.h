@@ -57,7 +57,4 @@ ClusterConfig ResolveClusterConfig(const std::string& kubeconfig_flag, const Env
 // Splits "https://host:port/path" into the config's host, port and base_path.
 void ParseServerUrl(std::string_view url, ClusterConfig& config);
 
-// Strict standard base64 (whitespace ignored). nullopt on any invalid character.
-std::optional<std::string> DecodeBase64(std::string_view text);
-
 }  // namespace stratum_guard::sweeper

@@ -20,6 +20,7 @@
 #include <list>
 #include <stdexcept>
 
+#include "common/base64.h"
 #include "test/fake_apiserver/certs.h"
 
 namespace stratum_guard::fake_apiserver {
@@ -32,64 +33,7 @@ using tcp = net::ip::tcp;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-std::string Base64(std::string_view bytes) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  while (i + 2 < bytes.size()) {
-    unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                 (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                 static_cast<unsigned char>(bytes[i + 2]);
-    out += kTable[(v >> 18) & 63];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += kTable[v & 63];
-    i += 3;
-  }
-  if (i + 1 == bytes.size()) {
-    unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-    out += kTable[(v >> 18) & 63];
-    out += kTable[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                 (static_cast<unsigned char>(bytes[i + 1]) << 8);
-    out += kTable[(v >> 18) & 63];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 namespace {
-
-std::optional<std::string> Unbase64(std::string_view text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    int v = value(c);
-    if (v < 0) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  return out;
-}
 
 std::string PercentDecode(std::string_view s) {
   std::string out;
@@ -511,7 +455,7 @@ struct FakeApiServer::Impl {
       ++list_count;
       list_rv = rv;
       if (auto it = query.find("continue"); it != query.end() && !it->second.empty()) {
-        auto decoded = Unbase64(it->second);
+        auto decoded = common::DecodeBase64(it->second);
         std::size_t c1 = decoded ? decoded->find(':') : std::string::npos;
         std::size_t c2 = c1 == std::string::npos ? c1 : decoded->find(':', c1 + 1);
         if (c2 == std::string::npos) {
@@ -556,8 +500,8 @@ struct FakeApiServer::Impl {
       body += '"';
       if (more) {
         body += R"(,"continue":")";
-        body +=
-            Base64(std::to_string(continue_epoch) + ":" + std::to_string(list_rv) + ":" + last_key);
+        body += common::EncodeBase64(std::to_string(continue_epoch) + ":" +
+                                     std::to_string(list_rv) + ":" + last_key);
         body += '"';
       }
       body += R"(},"items":[)";
@@ -1148,7 +1092,7 @@ std::string WriteKubeconfig(const FakeApiServer& server, const std::string& dir,
   std::string token = form.token.empty() ? "test-token" : form.token;
   std::string cluster;
   if (form.inline_data) {
-    cluster = "    certificate-authority-data: " + Base64(server.ca_pem()) + "\n";
+    cluster = "    certificate-authority-data: " + common::EncodeBase64(server.ca_pem()) + "\n";
   } else {
     WriteText(dir + "/ca.crt", server.ca_pem());
     cluster = "    certificate-authority: ca.crt\n";  // relative to the kubeconfig
@@ -1164,8 +1108,9 @@ std::string WriteKubeconfig(const FakeApiServer& server, const std::string& dir,
       break;
     case KubeconfigForm::Auth::kClientCert:
       if (form.inline_data) {
-        user = "    client-certificate-data: " + Base64(server.client_cert_pem()) + "\n" +
-               "    client-key-data: " + Base64(server.client_key_pem()) + "\n";
+        user = "    client-certificate-data: " + common::EncodeBase64(server.client_cert_pem()) +
+               "\n" + "    client-key-data: " + common::EncodeBase64(server.client_key_pem()) +
+               "\n";
       } else {
         WriteText(dir + "/client.crt", server.client_cert_pem());
         WriteText(dir + "/client.key", server.client_key_pem());

@@ -177,6 +177,5 @@ std::string MakePodJson(const PodTemplate& pod);
 PodTemplate BenignPod(const std::string& ns, const std::string& name);
 // A pod running xmrig against a Stratum pool: what every default policy must deny.
 PodTemplate MinerPod(const std::string& ns, const std::string& name);
-std::string Base64(std::string_view bytes);
 
 }  // namespace stratum_guard::fake_apiserver

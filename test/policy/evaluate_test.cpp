@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "common/base64.h"
 #include "policy/policy.h"
 #include "test/policy/test_util.h"
 
@@ -16,28 +17,6 @@ using testing::Describe;
 using testing::EvaluateDefault;
 using testing::FindingOf;
 using testing::TestContainer;
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    for (int k = 3; k >= 0; --k) out += kAlphabet[(v >> (6 * k)) & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 std::string Hex(std::string_view in) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -301,7 +280,7 @@ TEST(ExpansionTest, ShellVariablesFromEnvAndScript) {
 TEST(ObfuscationTest, Base64InShellIsDecodedAndScanned) {
   std::string payload = "./xmrig -o stratum+tcp://pool.supportxmr.com:3333 -u x";
   TestContainer c;
-  c.command = {"sh", "-c", "echo " + Base64(payload) + " | base64 -d | sh"};
+  c.command = {"sh", "-c", "echo " + common::EncodeBase64(payload) + " | base64 -d | sh"};
   Verdict v = EvaluateDefault(c);
   EXPECT_TRUE(v.Denied()) << Describe(v);
   const Finding* f = FindingOf(v, "stratum-url");
@@ -314,7 +293,8 @@ TEST(ObfuscationTest, Base64InShellIsDecodedAndScanned) {
 TEST(ObfuscationTest, Base64InInterpreterCode) {
   std::string payload = "import os; os.system('xmrig -o pool.minexmr.com:4444')";
   TestContainer c;
-  c.command = {"python3", "-c", "import base64;exec(base64.b64decode('" + Base64(payload) + "'))"};
+  c.command = {"python3", "-c",
+               "import base64;exec(base64.b64decode('" + common::EncodeBase64(payload) + "'))"};
   EXPECT_TRUE(EvaluateDefault(c).Denied()) << Describe(EvaluateDefault(c));
 }
 
@@ -337,14 +317,19 @@ TEST(ObfuscationTest, TwoLevelsDecodedThirdIsNot) {
   std::string inner = "stratum+tcp://p.example:3333 and some padding";
   TestContainer two;
   two.command = {"sh", "-c",
-                 "echo " + Base64("echo " + Base64(inner) + " | base64 -d") + " | base64 -d | sh"};
+                 "echo " +
+                     common::EncodeBase64("echo " + common::EncodeBase64(inner) + " | base64 -d") +
+                     " | base64 -d | sh"};
   EXPECT_NE(FindingOf(EvaluateDefault(two), "stratum-url"), nullptr)
       << Describe(EvaluateDefault(two));
   TestContainer three;
   three.command = {
       "sh", "-c",
       "echo " +
-          Base64("echo " + Base64("echo " + Base64(inner) + " | base64 -d") + " | base64 -d") +
+          common::EncodeBase64(
+              "echo " +
+              common::EncodeBase64("echo " + common::EncodeBase64(inner) + " | base64 -d") +
+              " | base64 -d") +
           " | base64 -d | sh"};
   EXPECT_EQ(FindingOf(EvaluateDefault(three), "stratum-url"), nullptr)
       << "depth is bounded at 2: " << Describe(EvaluateDefault(three));
@@ -354,8 +339,9 @@ TEST(ObfuscationTest, DecodingIsBoundedInSize) {
   // 100 KiB of harmless text, then the payload: past the 64 KiB budget, not decoded.
   std::string filler(100 * 1024, 'a');
   TestContainer c;
-  c.command = {"sh", "-c",
-               "echo " + Base64(filler + " stratum+tcp://p.example:3333") + " | base64 -d"};
+  c.command = {
+      "sh", "-c",
+      "echo " + common::EncodeBase64(filler + " stratum+tcp://p.example:3333") + " | base64 -d"};
   EXPECT_EQ(FindingOf(EvaluateDefault(c), "stratum-url"), nullptr);
 }
 
@@ -366,7 +352,7 @@ TEST(ObfuscationTest, OrdinaryLongWordsAreNotDecodedIntoFindings) {
                "--workers=4 ApplicationConfigurationModule:app"};
   EXPECT_TRUE(EvaluateDefault(c).Empty()) << Describe(EvaluateDefault(c));
   TestContainer outside_shell;
-  outside_shell.args = {"--token", Base64("stratum+tcp://p.example:3333")};
+  outside_shell.args = {"--token", common::EncodeBase64("stratum+tcp://p.example:3333")};
   EXPECT_TRUE(EvaluateDefault(outside_shell).Empty()) << "blobs are decoded only in scripts";
 }
 
