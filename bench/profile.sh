@@ -18,21 +18,7 @@ BUILD=$(cd "$BUILD" && pwd)
 OUT=${PROFILE_OUT:-$BUILD/bench-results/profile-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/stratum-guard-profile.XXXXXX)
-PIDS=()
-cleanup() {
-  local status=$?
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 annotate() {  # annotate NAME: exclusive and inclusive top functions
   callgrind_annotate --threshold=98 "$OUT/$1.callgrind.out" >"$TMP/annotate.txt" 2>/dev/null || true

@@ -53,25 +53,7 @@ TMP=$(mktemp -d /tmp/stratum-guard-bench.XXXXXX)
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 
-PIDS=()
-cleanup() {
-  local status=$?
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    # Bounded: a process that ignores SIGTERM for 5 s gets SIGKILL.
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 record() { echo "$*" >>"$RESULTS"; }
 # stop PID: SIGTERM, then wait at most 10 s.
 stop() {
