@@ -169,6 +169,10 @@ std::optional<int> ChildProcess::WaitExit(std::chrono::milliseconds timeout) {
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      // The child is gone but the reader may still be draining the pipe: callers that read
+      // Lines() after the exit expect all of it. Bounded, in case a grandchild holds the pipe.
+      std::unique_lock lock(mutex_);
+      changed_.wait_for(lock, std::chrono::seconds(5), [this] { return output_ended_; });
       return exit_code_;
     }
     if (r < 0 && errno != EINTR) return std::nullopt;

@@ -48,8 +48,8 @@ class ChildProcess {
   std::vector<std::string> LogsWithMsg(const std::string& msg) const;
 
   void Signal(int signal_number);
-  // Waits for the child to exit. Returns its exit code (or 128 + signal when killed by a
-  // signal), or nullopt on timeout (the child keeps running).
+  // Waits for the child to exit and its output to be read in full. Returns its exit code (or
+  // 128 + signal when killed by a signal), or nullopt on timeout (the child keeps running).
   std::optional<int> WaitExit(std::chrono::milliseconds timeout);
 
  private:
