@@ -5,7 +5,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -74,9 +73,9 @@ bool IsHttpParseError(const beast::error_code& ec) {
 }
 
 // The request/response loop shared by the TLS and the plain session (CRTP, as in Beast's
-// advanced server-flex example). Every step runs on the connection's strand, holding the
-// session alive through shared_from_this() in its completion handler, so no member needs a
-// lock. Derived provides stream(), OnStart() and Close().
+// advanced server-flex example). Every step runs on the connection's loop (one thread),
+// holding the session alive through shared_from_this() in its completion handler, so no member
+// needs a lock. Derived provides stream(), OnStart() and Close().
 template <class Derived>
 class HttpSession : public Connection {
  public:
@@ -326,10 +325,10 @@ std::shared_ptr<Connection> MakePlainSession(tcp::socket socket, HttpHandler& ha
   return std::make_shared<PlainSession>(std::move(socket), handler, limits, tracker, metrics);
 }
 
-Listener::Listener(net::io_context& io, tcp::endpoint endpoint, Factory factory,
-                   ConnectionTracker& tracker, ServerMetrics& metrics)
-    : io_(io),
-      acceptor_(net::make_strand(io)),
+Listener::Listener(net::io_context& io, LoopPicker next_loop, tcp::endpoint endpoint,
+                   Factory factory, ConnectionTracker& tracker, ServerMetrics& metrics)
+    : next_loop_(std::move(next_loop)),
+      acceptor_(io),
       retry_timer_(acceptor_.get_executor()),
       factory_(std::move(factory)),
       tracker_(tracker),
@@ -367,10 +366,8 @@ void Listener::Stop() {
 
 void Listener::Accept() {
   if (stopped_) return;
-  // Each connection gets its own strand: its handlers never run concurrently.
   acceptor_.async_accept(
-      net::make_strand(io_),
-      [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+      next_loop_(), [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
         if (self->stopped_) return;
         if (ec) {
           // Out of file descriptors and the like: back off instead of spinning.

@@ -67,29 +67,34 @@ std::shared_ptr<Connection> MakePlainSession(boost::asio::ip::tcp::socket socket
                                              HttpHandler& handler, const SessionLimits& limits,
                                              ConnectionTracker& tracker, ServerMetrics& metrics);
 
-// Accepts connections on one endpoint, each onto its own strand, and hands them to `factory`.
-// Connections over the tracker's cap are closed at once and counted.
+// Accepts connections on one endpoint and hands them to `factory`. Each accepted socket is
+// placed on the loop that `next_loop` returns; every io_context given here must be run by one
+// thread only, which serialises a connection's handlers without a strand. Connections over
+// the tracker's cap are closed at once and counted.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   using Factory = std::function<std::shared_ptr<Connection>(boost::asio::ip::tcp::socket)>;
+  using LoopPicker = std::function<boost::asio::io_context&()>;
 
-  // Binds and listens; throws boost::system::system_error when it cannot (address in use).
-  Listener(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint endpoint, Factory factory,
-           ConnectionTracker& tracker, ServerMetrics& metrics);
+  // Binds and listens on `io`; throws boost::system::system_error when it cannot (address in
+  // use).
+  Listener(boost::asio::io_context& io, LoopPicker next_loop,
+           boost::asio::ip::tcp::endpoint endpoint, Factory factory, ConnectionTracker& tracker,
+           ServerMetrics& metrics);
   boost::asio::ip::tcp::endpoint local_endpoint() const { return local_endpoint_; }
   void Start();
   void Stop();  // thread-safe; closes the acceptor
 
  private:
   void Accept();
-  boost::asio::io_context& io_;
+  LoopPicker next_loop_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;
   boost::asio::ip::tcp::endpoint local_endpoint_;
   Factory factory_;
   ConnectionTracker& tracker_;
   ServerMetrics& metrics_;
-  bool stopped_ = false;  // touched only on the acceptor's strand
+  bool stopped_ = false;  // touched only on the acceptor's loop
 };
 
 }  // namespace stratum_guard::server

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
@@ -25,6 +27,18 @@ std::string ReadOrThrow(const std::string& path) {
   return std::move(*text);
 }
 
+unsigned WorkerCount(unsigned requested) {
+  if (requested != 0) return requested;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::vector<std::unique_ptr<net::io_context>> MakeLoops(unsigned count) {
+  std::vector<std::unique_ptr<net::io_context>> loops;
+  // Concurrency hint 1: each loop is run by one thread, which lets Asio skip waking others.
+  for (unsigned i = 0; i < count; ++i) loops.push_back(std::make_unique<net::io_context>(1));
+  return loops;
+}
+
 tcp::endpoint EndpointOrThrow(const std::string& text) {
   std::string error;
   std::optional<tcp::endpoint> endpoint = ParseListenAddress(text, &error);
@@ -44,9 +58,9 @@ Server::Server(ServerOptions options, policy::PolicyStore& policies, prometheus:
       metrics_handler_({&registry_, &process_collector_}),
       webhook_connections_("webhook", options_.max_connections, metrics_),
       metrics_connections_("metrics", options_.max_connections, metrics_),
-      io_(static_cast<int>(options_.workers)),
-      reload_timer_(io_),
-      drain_timer_(io_) {}
+      loops_(MakeLoops(WorkerCount(options_.workers))),
+      reload_timer_(*loops_[0]),
+      drain_timer_(*loops_[0]) {}
 
 Server::~Server() {
   if (started_) {
@@ -62,6 +76,10 @@ void Server::LoadTls(const std::vector<std::string>& contents) {
   if (!not_after) throw std::runtime_error("certificate: cannot read its expiry");
   tls_.Set(std::move(context));
   metrics_.SetCertificateExpiry(*not_after);
+}
+
+net::io_context& Server::NextLoop() {
+  return *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
 }
 
 void Server::Start() {
@@ -104,8 +122,9 @@ void Server::Start() {
 
   tcp::endpoint webhook = EndpointOrThrow(options_.listen);
   tcp::endpoint metrics = EndpointOrThrow(options_.metrics_listen);
+  auto next_loop = [this]() -> net::io_context& { return NextLoop(); };
   webhook_listener_ = std::make_shared<Listener>(
-      io_, webhook,
+      *loops_[0], next_loop, webhook,
       [this](tcp::socket socket) {
         return MakeTlsSession(std::move(socket), tls_.Get(), webhook_handler_, options_.limits,
                               webhook_connections_, metrics_);
@@ -115,7 +134,7 @@ void Server::Start() {
   SessionLimits metrics_limits = options_.limits;
   metrics_limits.max_body_bytes = 64 * 1024;
   metrics_listener_ = std::make_shared<Listener>(
-      io_, metrics,
+      *loops_[0], next_loop, metrics,
       [this, metrics_limits](tcp::socket socket) {
         return MakePlainSession(std::move(socket), metrics_handler_, metrics_limits,
                                 metrics_connections_, metrics_);
@@ -136,15 +155,15 @@ void Server::Start() {
 
   if (!reloaders_.empty() && options_.reload_interval.count() > 0) ScheduleReload();
 
-  unsigned workers = options_.workers;
-  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   started_ = true;
   ready_ = true;
-  for (unsigned i = 0; i < workers; ++i) {
-    workers_.emplace_back([this] {
+  for (auto& loop : loops_) {
+    workers_.emplace_back([io = loop.get()] {
+      // Keeps a loop with no connection yet from returning at once.
+      auto work = net::make_work_guard(*io);
       for (;;) {
         try {
-          io_.run();
+          io->run();
           return;
         } catch (const std::exception& e) {
           // Handlers do not throw by contract; if one ever does, keep the worker serving.
@@ -171,7 +190,7 @@ void Server::ScheduleReload() {
 
 void Server::Stop() {
   if (!started_ || stop_requested_.exchange(true)) return;
-  net::post(io_, [this] { BeginShutdown(); });
+  net::post(*loops_[0], [this] { BeginShutdown(); });
 }
 
 void Server::BeginShutdown() {
@@ -192,19 +211,23 @@ void Server::DrainTick(std::chrono::steady_clock::time_point deadline) {
   std::size_t open = webhook_connections_.Count() + metrics_connections_.Count();
   if (open == 0) {
     Log(LogLevel::kInfo, "stopped");
-    io_.stop();
+    StopLoops();
     return;
   }
   if (std::chrono::steady_clock::now() >= deadline) {
     Log(LogLevel::kWarn, "shutdown grace expired, closing connections",
         {{"open_connections", static_cast<std::int64_t>(open)}});
-    io_.stop();
+    StopLoops();
     return;
   }
   drain_timer_.expires_after(std::chrono::milliseconds(10));
   drain_timer_.async_wait([this, deadline](boost::system::error_code ec) {
     if (!ec) DrainTick(deadline);
   });
+}
+
+void Server::StopLoops() {
+  for (auto& loop : loops_) loop->stop();
 }
 
 void Server::Wait() {

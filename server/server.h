@@ -45,8 +45,16 @@ struct ServerOptions {
   std::chrono::milliseconds reload_interval{2'000};
 };
 
-// The admission webhook (TLS) and metrics (plain HTTP) listeners on a pool of io_context
-// threads, with the reloaders of certificate and policy files.
+// The admission webhook (TLS) and metrics (plain HTTP) listeners, with the reloaders of
+// certificate and policy files.
+//
+// Threads: one io_context per worker thread, each run by that thread alone (as nginx runs one
+// event loop per worker process). The listeners accept on the first loop and deal connections
+// round-robin to all of them; a connection then lives on one loop, so its handlers never run
+// concurrently without a strand, and no request is handed between threads. A shared pool of
+// threads on one io_context cost 92 against 70 us of CPU per request under the same load
+// (wake-ups between threads, strand dispatch; docs/BENCHMARKS.md). The price: a slow request
+// delays the other connections of its loop only, not of the whole server.
 //
 // Lifecycle: construct, Start() (binds; throws on a configuration error such as a bad
 // address, an unreadable or invalid certificate), then Wait(); Stop() from any thread (a
@@ -79,6 +87,7 @@ class Server {
   void ScheduleReload();
   void BeginShutdown();
   void DrainTick(std::chrono::steady_clock::time_point deadline);
+  void StopLoops();
 
   const ServerOptions options_;
   policy::PolicyStore& policies_;
@@ -94,9 +103,13 @@ class Server {
   ConnectionTracker metrics_connections_;
   std::mutex reload_mutex_;
   std::vector<std::unique_ptr<Reloader>> reloaders_;
-  // Declared after everything sessions refer to: destroying the io_context destroys pending
-  // handlers, and with them the last references to sessions.
-  boost::asio::io_context io_;
+  boost::asio::io_context& NextLoop();
+
+  // Declared after everything sessions refer to: destroying an io_context destroys pending
+  // handlers, and with them the last references to sessions. loops_[0] also runs the
+  // listeners, the timers and the shutdown.
+  std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
+  std::atomic<std::size_t> next_loop_{0};
   boost::asio::steady_timer reload_timer_;
   boost::asio::steady_timer drain_timer_;
   std::shared_ptr<Listener> webhook_listener_;
