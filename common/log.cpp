@@ -3,9 +3,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+
+#include "common/line_writer.h"
 
 namespace stratum_guard::common {
 namespace {
@@ -47,11 +51,16 @@ void AppendTimestamp(std::string& out) {
 }  // namespace
 
 bool ParseLogLevel(std::string_view text, LogLevel* level) {
-  if (text == "debug") *level = LogLevel::kDebug;
-  else if (text == "info") *level = LogLevel::kInfo;
-  else if (text == "warn" || text == "warning") *level = LogLevel::kWarn;
-  else if (text == "error") *level = LogLevel::kError;
-  else return false;
+  if (text == "debug")
+    *level = LogLevel::kDebug;
+  else if (text == "info")
+    *level = LogLevel::kInfo;
+  else if (text == "warn" || text == "warning")
+    *level = LogLevel::kWarn;
+  else if (text == "error")
+    *level = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 
@@ -94,8 +103,10 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
-  if (!LogEnabled(level)) return;
+namespace {
+
+std::string FormatLine(LogLevel level, std::string_view msg,
+                       std::initializer_list<LogField> fields) {
   std::string line;
   line.reserve(160);
   line += "{\"ts\":\"";
@@ -121,17 +132,55 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
     }
   }
   line += "}\n";
-  if (auto& sink = Sink()) {
-    sink(line);
-    return;
-  }
-  // One write(2) per line keeps lines from different threads whole.
+  return line;
+}
+
+// stderr through a LineWriter, made on first use and never destroyed: a static object
+// destroyed after it could still log. At a normal exit an atexit handler writes what is
+// pending, and later lines (static destructors, threads still running) are written directly.
+// A crash loses at most the lines of the last linger (1 ms); errors are written at once.
+std::atomic<bool> g_stderr_direct{false};
+
+LineWriter& StderrWriter() {
+  static LineWriter* const writer = [] {
+    LineWriter::Options options;
+    options.drop_notice = [](std::uint64_t dropped) {
+      return FormatLine(LogLevel::kWarn, "log lines dropped: stderr was blocked",
+                        {{"dropped", dropped}});
+    };
+    auto* made = new LineWriter(STDERR_FILENO, options);
+    std::atexit([] {
+      g_stderr_direct = true;
+      FlushLog();
+    });
+    return made;
+  }();
+  return *writer;
+}
+
+void WriteDirectly(std::string_view line) {
   std::size_t off = 0;
   while (off < line.size()) {
     ssize_t n = ::write(STDERR_FILENO, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     off += static_cast<std::size_t>(n);
   }
 }
+
+}  // namespace
+
+void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
+  if (!LogEnabled(level)) return;
+  std::string line = FormatLine(level, msg, fields);
+  if (auto& sink = Sink()) {
+    sink(line);
+    return;
+  }
+  if (g_stderr_direct) return WriteDirectly(line);
+  StderrWriter().Append(line, /*urgent=*/level >= LogLevel::kError);
+}
+
+void FlushLog() { StderrWriter().Flush(); }
 
 }  // namespace stratum_guard::common

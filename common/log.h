@@ -41,8 +41,14 @@ bool LogEnabled(LogLevel level);
 // restore stderr. Not to be called while other threads log.
 void SetLogSink(std::function<void(std::string_view line)> sink);
 
-// Writes {"ts":"...","level":"info","msg":"...",<fields>} if level is enabled.
+// Writes {"ts":"...","level":"info","msg":"...",<fields>} if level is enabled. To stderr,
+// lines go through a background writer (common/line_writer.h): the caller never waits on
+// write(2), except for errors, which are written before Log returns.
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
+
+// Writes every stderr line logged so far. A normal exit does this by itself; call it before
+// handing stderr to someone else or before an abnormal exit (_exit, abort).
+void FlushLog();
 
 // Appends s to out as a JSON string literal, quotes included, escaping as RFC 8259 requires.
 void AppendJsonString(std::string& out, std::string_view s);
