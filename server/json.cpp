@@ -3,15 +3,82 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
 namespace stratum_guard::server {
 namespace {
 
+// Past this nesting limit the parser runs iteratively. Below it, RapidJSON's recursive parser
+// (faster) recurses at most max_depth + 1 frames of a few hundred bytes: the handler refuses the
+// next level before the parser descends into it.
+constexpr int kMaxRecursiveDepth = 512;
+
+// Offset of the first byte of `text` that does not start a well-formed UTF-8 sequence (Unicode
+// 15, table 3-7: no overlong forms, no surrogates, nothing past U+10FFFF), or npos when all of
+// it is well formed. Eight ASCII bytes at a time: admission reviews are almost all ASCII.
+std::size_t FirstInvalidUtf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    if (n - i >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, s + i, sizeof word);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    unsigned char low = 0x80;  // allowed range of the second byte
+    unsigned char high = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;   // overlong
+      if (c == 0xED) high = 0x9F;  // UTF-16 surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;   // overlong
+      if (c == 0xF4) high = 0x8F;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (n - i < length || s[i + 1] < low || s[i + 1] > high) return i;
+    for (std::size_t k = 2; k < length; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+// A \u escape of a UTF-16 surrogate: RapidJSON 1.1 pairs a high surrogate with the low one that
+// must follow, but decodes a lone low surrogate (\udc00) into bytes that are not UTF-8.
+bool MayEscapeSurrogate(std::string_view text) {
+  for (std::size_t at = text.find("\\u"); at != std::string_view::npos;
+       at = text.find("\\u", at + 2)) {
+    if (at + 2 < text.size() && (text[at + 2] == 'd' || text[at + 2] == 'D')) return true;
+  }
+  return false;
+}
+
 // Forwards SAX events to the document while counting nesting, so that the depth limit is
-// enforced during parsing rather than after a hostile document has been built.
+// enforced during parsing rather than after a hostile document has been built (and, for the
+// recursive parser, before it recurses). When `check_strings` is set it also refuses strings
+// that are not UTF-8 after unescaping.
 class DepthLimitedHandler {
  public:
-  DepthLimitedHandler(rapidjson::Document& document, int max_depth)
-      : document_(document), max_depth_(max_depth) {}
+  DepthLimitedHandler(rapidjson::Document& document, int max_depth, bool check_strings)
+      : document_(document), max_depth_(max_depth), check_strings_(check_strings) {}
 
   bool Null() { return document_.Null(); }
   bool Bool(bool b) { return document_.Bool(b); }
@@ -24,9 +91,11 @@ class DepthLimitedHandler {
     return document_.RawNumber(s, n, copy);
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) {
-    return document_.String(s, n, copy);
+    return CheckString(s, n) && document_.String(s, n, copy);
   }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return document_.Key(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    return CheckString(s, n) && document_.Key(s, n, copy);
+  }
   bool StartObject() { return Enter() && document_.StartObject(); }
   bool EndObject(rapidjson::SizeType n) {
     --depth_;
@@ -39,6 +108,8 @@ class DepthLimitedHandler {
   }
 
   bool too_deep() const { return too_deep_; }
+  // The refused string (in situ: it starts where its JSON text did), or nullptr.
+  const char* bad_string() const { return bad_string_; }
 
  private:
   bool Enter() {
@@ -48,31 +119,58 @@ class DepthLimitedHandler {
     }
     return true;
   }
+  bool CheckString(const char* s, rapidjson::SizeType n) {
+    if (!check_strings_ || FirstInvalidUtf8({s, n}) == std::string_view::npos) return true;
+    bad_string_ = s;
+    return false;
+  }
 
   rapidjson::Document& document_;
   int max_depth_;
+  bool check_strings_;
   int depth_ = 0;
   bool too_deep_ = false;
+  const char* bad_string_ = nullptr;
 };
+
+std::string InvalidUtf8(std::size_t offset) {
+  return "malformed JSON at offset " + std::to_string(offset) + ": invalid UTF-8";
+}
 
 }  // namespace
 
 std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document, int max_depth) {
-  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
-                              rapidjson::kParseValidateEncodingFlag;
   // The insitu stream ends at the first NUL, which would silently ignore whatever follows.
   if (text.find('\0') != std::string::npos) return "NUL byte in JSON text";
+  // UTF-8 is checked over the whole text before parsing, instead of RapidJSON's
+  // kParseValidateEncodingFlag, which checks string bytes one at a time and cost as much as the
+  // rest of the parse. Outside strings JSON allows only ASCII, which the parser enforces, so
+  // every string of a document that parses is UTF-8 as written; only \u escapes can still make
+  // one that is not (see MayEscapeSurrogate), and then each string is checked after unescaping.
+  if (std::size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    return InvalidUtf8(bad);
+  }
+  DepthLimitedHandler handler(document, max_depth, MayEscapeSurrogate(text));
   rapidjson::Reader reader;
-  DepthLimitedHandler handler(document, max_depth);
   rapidjson::ParseResult result;
   auto generate = [&](rapidjson::Document&) {
     rapidjson::InsituStringStream stream(text.data());
-    result = reader.Parse<kFlags>(stream, handler);
+    if (max_depth <= kMaxRecursiveDepth) {
+      result = reader.Parse<rapidjson::kParseInsituFlag>(stream, handler);
+    } else {
+      result = reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag>(stream,
+                                                                                          handler);
+    }
     return !result.IsError();
   };
   document.Populate(generate);
   if (handler.too_deep()) {
     return "JSON nested deeper than " + std::to_string(max_depth) + " levels";
+  }
+  if (handler.bad_string() != nullptr) {
+    return "malformed JSON at offset " +
+           std::to_string(static_cast<std::size_t>(handler.bad_string() - text.data())) +
+           ": string is not UTF-8 once unescaped";
   }
   if (result.IsError()) {
     return std::string("malformed JSON at offset ") + std::to_string(result.Offset()) + ": " +

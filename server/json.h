@@ -11,9 +11,11 @@ namespace stratum_guard::server {
 inline constexpr int kDefaultMaxJsonDepth = 128;
 
 // Parses `text` in place (RapidJSON's insitu mode: the document's strings point into `text`,
-// which must outlive the document and is modified). The parser is iterative (no recursion on
-// untrusted input) and validates UTF-8; objects and arrays nested deeper than `max_depth` are
-// refused. Returns an empty string on success, else a one-line reason for a 400 response.
+// which must outlive the document and is modified). Refuses NUL bytes, text that is not UTF-8
+// (so every string of the document is UTF-8, \u escapes included), and objects and arrays nested
+// deeper than `max_depth`; the depth is checked while parsing, so recursion and memory stay
+// bounded on hostile input. Returns an empty string on success, else a one-line
+// reason for a 400 response.
 std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document,
                              int max_depth = kDefaultMaxJsonDepth);
 

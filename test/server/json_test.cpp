@@ -1,8 +1,10 @@
 #include "server/json.h"
 
 #include <gtest/gtest.h>
+#include <rapidjson/reader.h>
 
 #include <string>
+#include <string_view>
 
 namespace stratum_guard::server {
 namespace {
@@ -58,6 +60,135 @@ TEST(ParseJsonInPlaceTest, RefusesInvalidUtf8AndNulBytes) {
   std::string nul("{}\0{", 4);
   rapidjson::Document doc2;
   EXPECT_NE(ParseJsonInPlace(nul, doc2).find("NUL"), std::string::npos);
+}
+
+std::string StringMember(std::string_view raw) { return "{\"a\":\"" + std::string(raw) + "\"}"; }
+
+std::string Parsed(std::string text) {
+  rapidjson::Document doc;
+  std::string error = ParseJsonInPlace(text, doc);
+  if (!error.empty()) return "error: " + error;
+  return std::string(doc["a"].GetString(), doc["a"].GetStringLength());
+}
+
+TEST(ParseJsonInPlaceTest, AcceptsUtf8AndKeepsItsBytes) {
+  EXPECT_EQ(Parsed(StringMember("h\xC3\xA9llo \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80")),
+            "h\xC3\xA9llo \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80");
+  // Escapes decode to UTF-8, a surrogate pair to one 4-byte sequence.
+  EXPECT_EQ(Parsed(StringMember("\\u00e9\\ud83d\\ude00\\n")), "\xC3\xA9\xF0\x9F\x98\x80\n");
+  // Code points at the edges of each sequence length.
+  EXPECT_EQ(Parsed(StringMember("\x7F\xC2\x80\xDF\xBF\xE0\xA0\x80\xED\x9F\xBF\xEE\x80\x80"
+                                "\xEF\xBF\xBF\xF0\x90\x80\x80\xF4\x8F\xBF\xBF")),
+            "\x7F\xC2\x80\xDF\xBF\xE0\xA0\x80\xED\x9F\xBF\xEE\x80\x80\xEF\xBF\xBF"
+            "\xF0\x90\x80\x80\xF4\x8F\xBF\xBF");
+}
+
+TEST(ParseJsonInPlaceTest, RefusesEachKindOfMalformedUtf8WithItsOffset) {
+  // Each bad sequence comes after 13 bytes of ASCII: {"a":"12345678 (the 8-byte fast path).
+  for (std::string_view bad : {
+           std::string_view("\x80"),              // continuation byte without a lead
+           std::string_view("\xC0\xAF"),          // overlong '/'
+           std::string_view("\xC1\xBF"),          // overlong
+           std::string_view("\xE0\x80\xAF"),      // overlong 3-byte
+           std::string_view("\xF0\x80\x80\xAF"),  // overlong 4-byte
+           std::string_view("\xED\xA0\x80"),      // UTF-16 high surrogate, encoded
+           std::string_view("\xED\xBF\xBF"),      // UTF-16 low surrogate, encoded
+           std::string_view("\xF4\x90\x80\x80"),  // past U+10FFFF
+           std::string_view("\xF5\x80\x80\x80"),  // lead byte never used
+           std::string_view("\xFF"),
+           std::string_view("\xC3"),          // truncated by the closing quote
+           std::string_view("\xE6\x97"),      // truncated
+           std::string_view("\xE6\x41\xA5"),  // ASCII where a continuation byte belongs
+       }) {
+    std::string text = "{\"a\":\"12345678" + std::string(bad) + "\"}";
+    rapidjson::Document doc;
+    EXPECT_EQ(ParseJsonInPlace(text, doc), "malformed JSON at offset 14: invalid UTF-8")
+        << testing::PrintToString(bad);
+  }
+  // Outside strings too, and as the very last byte.
+  for (std::string text :
+       {std::string("\xC3"), std::string("{} \xE6"), std::string("{\"a\":1}\xFF")}) {
+    rapidjson::Document doc;
+    EXPECT_NE(ParseJsonInPlace(text, doc).find("invalid UTF-8"), std::string::npos)
+        << testing::PrintToString(text);
+  }
+}
+
+TEST(ParseJsonInPlaceTest, RefusesEscapedLoneSurrogates) {
+  // RapidJSON 1.1 decodes a lone low surrogate to ED B0 80, which is not UTF-8 and would reach
+  // logs and the response (metadata.name is echoed in messages); a lone high surrogate it refuses.
+  for (std::string_view escaped :
+       {"x\\udc00", "\\uDFFF", "\\ud800", "\\uD83D\\u0041", "\\ude00\\ud83d"}) {
+    std::string result = Parsed(StringMember(escaped));
+    EXPECT_NE(result.find("error: malformed JSON at offset "), std::string::npos)
+        << escaped << " -> " << testing::PrintToString(result);
+  }
+  // As a key too.
+  std::string key = "{\"ok\":1,\"\\udc00\":1}";
+  rapidjson::Document doc;
+  EXPECT_EQ(ParseJsonInPlace(key, doc),
+            "malformed JSON at offset 9: string is not UTF-8 once unescaped");
+  // An escaped backslash before "ud..." is no escape: the text is accepted as written.
+  EXPECT_EQ(Parsed(StringMember("\\\\udc00")), "\\udc00");
+}
+
+// Accepts exactly what RapidJSON's own validating parser (kParseValidateEncodingFlag, which the
+// server used before) accepts, for every 1- and 2-byte string and every 3-byte string that
+// starts with a multi-byte lead, and for 4-byte strings over every lead and second byte.
+TEST(ParseJsonInPlaceTest, AcceptsTheSameStringsAsRapidJsonsValidatingParser) {
+  auto validating_parser_accepts = [](const std::string& text) {
+    rapidjson::Reader reader;
+    rapidjson::BaseReaderHandler<> handler;
+    rapidjson::StringStream stream(text.c_str());
+    return !reader.Parse<rapidjson::kParseValidateEncodingFlag>(stream, handler).IsError();
+  };
+  int compared = 0;
+  int accepted = 0;
+  auto compare = [&](std::string_view bytes) {
+    std::string text = StringMember(bytes);
+    if (text.find('\0') != std::string::npos) return;  // refused for another reason
+    bool expected = validating_parser_accepts(text);
+    rapidjson::Document doc;
+    std::string error = ParseJsonInPlace(text, doc);
+    ++compared;
+    accepted += error.empty() ? 1 : 0;
+    ASSERT_EQ(error.empty(), expected) << testing::PrintToString(std::string(bytes)) << error;
+  };
+  std::string bytes;
+  for (int a = 1; a < 256; ++a) {
+    bytes.assign(1, static_cast<char>(a));
+    ASSERT_NO_FATAL_FAILURE(compare(bytes));
+    for (int b = 1; b < 256; ++b) {
+      bytes.assign({static_cast<char>(a), static_cast<char>(b)});
+      ASSERT_NO_FATAL_FAILURE(compare(bytes));
+    }
+  }
+  for (int a = 0xC0; a < 256; ++a) {
+    for (int b = 0x70; b < 0xD0; ++b) {
+      for (int c = 0x70; c < 0xD0; ++c) {
+        bytes.assign({static_cast<char>(a), static_cast<char>(b), static_cast<char>(c)});
+        ASSERT_NO_FATAL_FAILURE(compare(bytes));
+        if (a < 0xF0 || c != 0x80) continue;
+        for (int d : {0x41, 0x80, 0xBF, 0xC0}) {
+          bytes.push_back(static_cast<char>(d));
+          ASSERT_NO_FATAL_FAILURE(compare(bytes));
+          bytes.pop_back();
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 500'000);
+  EXPECT_GT(accepted, 10'000);  // the comparison covered both answers
+}
+
+TEST(ParseJsonInPlaceTest, DeepNestingPastTheRecursiveLimitIsStillBounded) {
+  // Past 512 levels the parser runs iteratively; the limit still holds.
+  std::string ok = Nested(2000);
+  rapidjson::Document doc;
+  EXPECT_EQ(ParseJsonInPlace(ok, doc, 2000), "");
+  std::string deep(1'000'000, '[');
+  rapidjson::Document doc2;
+  EXPECT_NE(ParseJsonInPlace(deep, doc2, 2000).find("deeper than 2000"), std::string::npos);
 }
 
 }  // namespace
