@@ -35,17 +35,27 @@ std::string_view LevelName(LogLevel level) {
 }
 
 void AppendTimestamp(std::string& out) {
+  // Formatting the date costs more than the rest of a line; it changes once a second.
+  thread_local std::time_t cached_secs = -1;
+  thread_local char cached[64];
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_secs = secs;
+  }
+  out += cached;
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()) %
                 std::chrono::seconds(1);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long>(micros.count()));
-  out += buf;
+  char digits[7] = "000000";
+  for (long m = static_cast<long>(micros.count()), i = 5; i >= 0; --i, m /= 10) {
+    digits[i] = static_cast<char>('0' + m % 10);
+  }
+  out.append(digits, 6);
+  out += 'Z';
 }
 
 }  // namespace
@@ -73,7 +83,12 @@ void SetLogSink(std::function<void(std::string_view)> sink) { Sink() = std::move
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (unsigned char c : s) {
+  std::size_t run = 0;  // start of the bytes not yet appended, which need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -91,15 +106,12 @@ void AppendJsonString(std::string& out, std::string_view s) {
         out += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xf]);
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
