@@ -115,6 +115,7 @@ struct Policy::Impl {
   WordFilter flag_filter;                // over flags
   std::vector<FlagSpec> flag_specs;
   std::unordered_map<int, std::vector<int>> ports;  // port -> rules
+  std::bitset<65536> port_filter;                   // the keys of `ports`, tested first
   bool has_host_matchers = false;  // domains or ports: worth extracting host tokens
 };
 

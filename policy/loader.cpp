@@ -336,6 +336,7 @@ void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
                        "\" is not a port number (1-65535)");
       }
       impl.ports[port].push_back(rule_index);
+      impl.port_filter.set(static_cast<std::size_t>(port));
       impl.has_host_matchers = true;
     }
   }

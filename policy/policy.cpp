@@ -4,6 +4,7 @@
 // vectors; expansion and decoding copy text only when a string actually contains `$` or a blob.
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "policy/compiled.h"
@@ -89,9 +90,23 @@ bool ValidWallet(WalletFormat format, std::string_view m) {
   return false;
 }
 
-bool IsHostChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.';
+// Letters, digits, '-' and '.': one table lookup per byte, as ScanHosts reads long strings.
+constexpr std::array<bool, 256> kHostChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+  }
+  return t;
+}();
+bool IsHostChar(char c) { return kHostChar[static_cast<unsigned char>(c)]; }
+
+// Whether a word may hold a host worth looking up: a dot (a domain) or a colon (host:port).
+bool HasDotOrColon(std::string_view s) {
+  for (char c : s) {
+    if (c == '.' || c == ':') return true;
+  }
+  return false;
 }
 
 bool IsShell(std::string_view name) {
@@ -282,7 +297,8 @@ void Scanner::ScanHosts(std::string_view text, const FieldRef& field, std::strin
         suffix.remove_prefix(dot + 1);
       }
     }
-    if (port > 0 && !p_->ports.empty()) {
+    // Ports past 65535 (five digits parse up to 99999) are in no list.
+    if (port > 0 && port < 65536 && p_->port_filter[static_cast<std::size_t>(port)]) {
       bool has_letter = std::any_of(host.begin(), host.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
       });
@@ -357,7 +373,7 @@ void Scanner::ScanWords(const std::vector<ScanWord>& words, bool in_script) {
       }
     }
     // A host worth looking up has a dot (a domain) or a colon (host:port).
-    if (p_->has_host_matchers && w.text.find_first_of(".:") != std::string_view::npos) {
+    if (p_->has_host_matchers && HasDotOrColon(w.text)) {
       ScanHosts(w.text, w.field, w.note);
     }
   }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace stratum_guard::policy::text {
 namespace {
@@ -10,10 +11,6 @@ bool IsRegistry(std::string_view component) {
   // Docker's rule: the first component names a registry when it has a dot or a port, or is
   // "localhost"; otherwise the reference is a Docker Hub repository.
   return component.find_first_of(".:") != std::string_view::npos || component == "localhost";
-}
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 bool IsVarStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
@@ -73,6 +70,30 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// Byte classes of SplitWords.
+constexpr std::uint8_t kBreak = 1;
+constexpr std::uint8_t kScriptBreak = 2;
+
+// Outside script mode, skips eight bytes at a time while none of them can end a word (no byte
+// below 0x21, no quote), and returns where the byte-by-byte scan must resume. Env values and
+// arguments are mostly long runs of word bytes.
+std::size_t SkipWordBytes(std::string_view text, std::size_t i) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  auto has_zero = [](std::uint64_t v) { return ((v - kOnes) & ~v & kHighs) != 0; };
+  while (text.size() - i >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, text.data() + i, sizeof w);
+    // Some byte below 0x21 (whitespace among them) or equal to '"' or '\''.
+    if ((((w - kOnes * 0x21) & ~w & kHighs) != 0) || has_zero(w ^ (kOnes * '"')) ||
+        has_zero(w ^ (kOnes * '\''))) {
+      break;
+    }
+    i += 8;
+  }
+  return i;
 }
 
 constexpr std::size_t kMinBase64Blob = 16;
@@ -136,39 +157,59 @@ std::string NormalizedImage(std::string_view image) {
 }
 
 void SplitWords(std::string_view text, bool script, std::vector<Word>& out) {
+  // Byte classes, looked up once per byte: this loop reads every byte of every string the
+  // policy scans. kBreak: ends a word in both modes (whitespace, quotes); kScriptBreak: ends a
+  // word in script mode only (; & | ( ) `, and $ when `$(` follows).
+  static constexpr std::array<std::uint8_t, 256> kClass = [] {
+    std::array<std::uint8_t, 256> c{};
+    for (unsigned char b : std::string_view(" \t\n\r\v\f'\"")) c[b] = kBreak;
+    for (unsigned char b : std::string_view(";&|()`$")) c[b] = kScriptBreak;
+    return c;
+  }();
+  const std::uint8_t stop = script ? (kBreak | kScriptBreak) : kBreak;
+  auto cls = [&text](std::size_t k) { return kClass[static_cast<unsigned char>(text[k])]; };
   bool command_position = script;
   bool in_wrapper = false;  // after a wrapper, its options and numbers keep the position
   std::size_t i = 0;
   const std::size_t n = text.size();
   while (i < n) {
-    char c = text[i];
-    if (IsSpace(c) || c == '\'' || c == '"') {
-      if (script && c == '\n') {
+    const std::uint8_t k = cls(i) & stop;
+    if (k == kBreak) {
+      if (script && text[i] == '\n') {
         command_position = true;
         in_wrapper = false;
       }
       ++i;
       continue;
     }
-    if (script && (c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '`')) {
-      command_position = true;
-      in_wrapper = false;
-      ++i;
-      continue;
+    if (k == kScriptBreak) {
+      if (text[i] != '$') {
+        command_position = true;
+        in_wrapper = false;
+        ++i;
+        continue;
+      }
+      if (i + 1 < n && text[i + 1] == '(') {
+        command_position = true;
+        in_wrapper = false;
+        i += 2;
+        continue;
+      }
     }
-    if (script && c == '$' && i + 1 < n && text[i + 1] == '(') {
-      command_position = true;
-      in_wrapper = false;
-      i += 2;
-      continue;
-    }
-    std::size_t start = i;
+    // A word starts here (a `$` not followed by `(` belongs to it).
+    std::size_t start = i++;
+    if (!script) i = SkipWordBytes(text, i);
     while (i < n) {
-      char d = text[i];
-      if (IsSpace(d) || d == '\'' || d == '"') break;
-      if (script && (d == ';' || d == '&' || d == '|' || d == '(' || d == ')' || d == '`')) break;
-      if (script && d == '$' && i + 1 < n && text[i + 1] == '(') break;
-      ++i;
+      const std::uint8_t d = cls(i) & stop;
+      if (d == 0) {
+        ++i;
+        continue;
+      }
+      if (d == kScriptBreak && text[i] == '$' && !(i + 1 < n && text[i + 1] == '(')) {
+        ++i;
+        continue;
+      }
+      break;
     }
     std::string_view w = text.substr(start, i - start);
     out.push_back({w, command_position});

@@ -53,6 +53,24 @@ TEST(SplitWordsTest, PlainSplitsOnWhitespaceAndQuotesOnly) {
   EXPECT_TRUE(Words("a b", false, true).empty()) << "no command positions outside scripts";
 }
 
+TEST(SplitWordsTest, PlainSplitsLongWordsAtEveryOffset) {
+  // Long words are skipped eight bytes at a time; a separator at any offset still ends them, and
+  // bytes that only look close to one (controls, '!', '#', '&', UTF-8) do not.
+  for (char separator : {' ', '\t', '\n', '\r', '\v', '\f', '"', '\''}) {
+    for (std::size_t at = 1; at < 40; ++at) {
+      std::string text = std::string(at, 'a') + separator + std::string(40 - at, 'b');
+      EXPECT_EQ(Words(text, false),
+                (std::vector<std::string>{std::string(at, 'a'), std::string(40 - at, 'b')}))
+          << "separator " << int{separator} << " at " << at;
+    }
+  }
+  const std::string kept = "x\x01\x1f!#&$(;|)`\x7f\xc3\xa9\xe6\x97\xa5-\x80\xff==0123456789abcdef";
+  for (std::size_t at = 0; at < kept.size(); ++at) {
+    std::string text = kept.substr(at) + kept.substr(0, at);
+    EXPECT_EQ(Words(text, false), std::vector<std::string>{text}) << at;
+  }
+}
+
 TEST(SplitWordsTest, ScriptCommandPositions) {
   EXPECT_EQ(
       Words("cd /tmp && ./xmrig -o x; nohup nice -n 19 miner & A=1 B=2 run|tee log", true, true),
