@@ -274,6 +274,86 @@ TEST(MetricsTest, ServedInTheTextFormatWithEveryFamily) {
   EXPECT_EQ(parsed->types["stratum_guard_admission_duration_seconds"], "histogram");
 }
 
+// The server keeps the series it looked up (ServerMetrics::SeriesCache): every combination of
+// labels must still land in its own series, from any number of threads.
+TEST(MetricsTest, EachLabelCombinationCountsInItsOwnSeriesFromManyThreads) {
+  prometheus::Registry registry;
+  ServerMetrics metrics(registry);
+  const std::vector<std::string_view> kinds = {"Pod", "Deployment", "CronJob", "Widget", ""};
+  const std::vector<std::string_view> operations = {"CREATE", "UPDATE", "DELETE", "CONNECT",
+                                                    "PATCH"};
+  const std::vector<Decision> decisions = {Decision::kAllowed, Decision::kDenied, Decision::kWarned,
+                                           Decision::kError};
+  const std::vector<unsigned> codes = {200, 400, 413, 503, 418};
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Each thread records combination i (i + 1) times, in its own order.
+      for (std::size_t i = 0; i < kinds.size() * operations.size() * decisions.size(); ++i) {
+        std::size_t j = (i * 7 + static_cast<std::size_t>(t) * 13) %
+                        (kinds.size() * operations.size() * decisions.size());
+        std::size_t k = j / (operations.size() * decisions.size());
+        std::size_t o = (j / decisions.size()) % operations.size();
+        std::size_t d = j % decisions.size();
+        for (std::size_t n = 0; n <= j; ++n) {
+          metrics.RecordAdmission(kinds[k], operations[o], decisions[d],
+                                  std::chrono::microseconds(10));
+        }
+      }
+      for (std::size_t c = 0; c < codes.size(); ++c) {
+        for (std::size_t n = 0; n <= c; ++n) {
+          metrics.RecordHttpResponse("webhook", codes[c]);
+          metrics.RecordHttpResponse("metrics", codes[codes.size() - 1 - c]);
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  MetricsHandler handler({&registry});
+  HttpRequest request{http::verb::get, "/metrics", 11};
+  std::string error;
+  auto parsed = testing::ParsePrometheusText(handler.Handle(request).body(), &error);
+  ASSERT_TRUE(parsed) << error;
+  for (std::size_t j = 0; j < kinds.size() * operations.size() * decisions.size(); ++j) {
+    std::size_t k = j / (operations.size() * decisions.size());
+    std::size_t o = (j / decisions.size()) % operations.size();
+    std::size_t d = j % decisions.size();
+    if (k >= 3 || o == 4) continue;  // the "other" series add up several combinations
+    EXPECT_EQ(parsed->Value("stratum_guard_admission_requests_total",
+                            {{"kind", std::string(kinds[k])},
+                             {"operation", std::string(operations[o])},
+                             {"decision", std::string(DecisionName(decisions[d]))}}),
+              kThreads * static_cast<double>(j + 1))
+        << kinds[k] << " " << operations[o] << " " << DecisionName(decisions[d]);
+  }
+  // "Widget" and "" are both "other": every operation and decision of k = 3 and 4.
+  double other = 0;
+  for (std::size_t j = 0; j < kinds.size() * operations.size() * decisions.size(); ++j) {
+    if (j / (operations.size() * decisions.size()) >= 3) other += static_cast<double>(j + 1);
+  }
+  EXPECT_EQ(parsed->Value("stratum_guard_admission_requests_total", {{"kind", "other"}}),
+            kThreads * other);
+  EXPECT_EQ(
+      parsed->Value("stratum_guard_admission_duration_seconds_count", {{"kind", "Pod"}}),
+      kThreads * [&] {
+        double n = 0;
+        for (std::size_t j = 0; j < operations.size() * decisions.size(); ++j) n += j + 1;
+        return n;
+      }());
+  for (std::size_t c = 0; c < codes.size(); ++c) {
+    EXPECT_EQ(parsed->Value("stratum_guard_http_responses_total",
+                            {{"listener", "webhook"}, {"code", std::to_string(codes[c])}}),
+              kThreads * static_cast<double>(c + 1))
+        << codes[c];
+    EXPECT_EQ(parsed->Value("stratum_guard_http_responses_total",
+                            {{"listener", "metrics"}, {"code", std::to_string(codes[c])}}),
+              kThreads * static_cast<double>(codes.size() - c))
+        << codes[c];
+  }
+}
+
 TEST(MetricsTest, MetricsHandlerRoutes) {
   prometheus::Registry registry;
   MetricsHandler handler({&registry});
