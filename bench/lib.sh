@@ -16,3 +16,32 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# The helpers both scripts need to serve HTTPS; PYTHON must be Debian's python3.
+free_port() {
+  $PYTHON -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# wait_https PORT SECONDS: until GET /healthz (or /) answers over TLS.
+wait_https() {
+  local deadline=$((SECONDS + $2))
+  until curl -sk -o /dev/null --max-time 1 "https://127.0.0.1:$1/healthz" ||
+    curl -sk -o /dev/null --max-time 1 "https://127.0.0.1:$1/"; do
+    ((SECONDS < deadline)) || { log "nothing answers on 127.0.0.1:$1"; return 1; }
+    sleep 0.2
+  done
+}
+# make_cert DIR: DIR/cert.pem and DIR/key.pem, self-signed P-256 for localhost/127.0.0.1.
+make_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null
+}
+# nginx_conf DIR PORT WORKERS ANSWER_FILE ROOT: bench/nginx.conf rendered into DIR/nginx.conf,
+# answering ANSWER_FILE's bytes, with the certificate made by make_cert in $TMP.
+nginx_conf() {
+  mkdir -p "$1"
+  sed -e "s|@DIR@|$1|g" -e "s|@PORT@|$2|g" -e "s|@CERT@|$TMP/cert.pem|g" \
+    -e "s|@KEY@|$TMP/key.pem|g" -e "s|@WORKERS@|$3|g" "$5/bench/nginx.conf" |
+    $PYTHON -c 'import sys; print(sys.stdin.read().replace("@RESPONSE@", open(sys.argv[1]).read()), end="")' \
+      "$4" >"$1/nginx.conf"
+}

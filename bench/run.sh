@@ -61,18 +61,6 @@ stop() {
   for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
   kill -9 "$1" 2>/dev/null || true
 }
-free_port() {
-  $PYTHON -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# wait_https PORT SECONDS: until GET /healthz answers over TLS.
-wait_https() {
-  local deadline=$((SECONDS + $2))
-  until curl -sk -o /dev/null --max-time 1 "https://127.0.0.1:$1/healthz" ||
-    curl -sk -o /dev/null --max-time 1 "https://127.0.0.1:$1/"; do
-    ((SECONDS < deadline)) || { log "nothing answers on 127.0.0.1:$1"; return 1; }
-    sleep 0.2
-  done
-}
 # GNU time's -v report -> "elapsed_s=.. max_rss_kib=.. user_s=.. sys_s=.."
 time_fields() {
   awk -F': ' '
@@ -145,9 +133,7 @@ micro() {
 # --- HTTPS load: the webhook against nginx, then a fixed rate -------------------------------
 https() {
   log "HTTPS load"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+  make_cert "$TMP"
   local webhook_port nginx_port
   webhook_port=$(free_port)
   "$BIN" serve --listen "127.0.0.1:$webhook_port" --metrics-listen 127.0.0.1:0 \
@@ -178,11 +164,7 @@ https() {
   for body in $LOAD_BODIES; do
     nginx_port=$(free_port)
     local dir=$TMP/nginx-$body
-    mkdir -p "$dir"
-    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$nginx_port|g" -e "s|@CERT@|$TMP/cert.pem|g" \
-      -e "s|@KEY@|$TMP/key.pem|g" -e "s|@WORKERS@|$(nproc)|g" "$ROOT/bench/nginx.conf" |
-      $PYTHON -c 'import sys; print(sys.stdin.read().replace("@RESPONSE@", open(sys.argv[1]).read()), end="")' \
-        "$TMP/$body.answer" >"$dir/nginx.conf"
+    nginx_conf "$dir" "$nginx_port" "$(nproc)" "$TMP/$body.answer" "$ROOT"
     nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>"$dir/stderr.log" &
     PIDS+=("$!")
     nginx_pids+=("$!")
