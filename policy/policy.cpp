@@ -585,16 +585,28 @@ std::string FieldName(const Container& c, const FieldRef& f) {
 }
 
 std::string FieldPath(const Container& c, const FieldRef& f) {
-  std::string path = c.path;
+  std::string path;
+  path.reserve(c.path.size() + 24);
+  path += c.path;
   switch (f.kind) {
     case FieldKind::kImage:
-      return path + ".image";
+      path += ".image";
+      break;
     case FieldKind::kCommand:
-      return path + ".command[" + std::to_string(f.index) + "]";
+      path += ".command[";
+      path += std::to_string(f.index);
+      path += ']';
+      break;
     case FieldKind::kArgs:
-      return path + ".args[" + std::to_string(f.index) + "]";
+      path += ".args[";
+      path += std::to_string(f.index);
+      path += ']';
+      break;
     case FieldKind::kEnv:
-      return path + ".env[" + std::to_string(f.index) + "].value";
+      path += ".env[";
+      path += std::to_string(f.index);
+      path += "].value";
+      break;
   }
   return path;
 }
@@ -647,14 +659,30 @@ void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verd
       f.container = std::string(c.name);
       f.field = FieldName(c, hit.field);
       f.path = FieldPath(c, hit.field);
-      f.evidence = hit.evidence;
-      f.message = who + f.field + " has " + rule.finding + " \"" + hit.evidence + "\"";
-      if (!hit.note.empty()) f.message += " (" + std::string(hit.note) + ")";
+      // One buffer per message: findings are built for every hit, on the request path.
+      std::string& m = f.message;
+      m.reserve(who.size() + f.field.size() + rule.finding.size() + hit.evidence.size() +
+                hit.note.size() + 96);
+      m += who;
+      m += f.field;
+      m += " has ";
+      m += rule.finding;
+      m += " \"";
+      m += hit.evidence;
+      m += '"';
+      if (!hit.note.empty()) {
+        m += " (";
+        m += hit.note;
+        m += ')';
+      }
       if (hit.partner >= 0) {
         const Hit& other = hits[hit.partner];
-        f.message += ", together with " + p.compiled[other.rule].finding + " in " +
-                     FieldName(c, other.field);
+        m += ", together with ";
+        m += p.compiled[other.rule].finding;
+        m += " in ";
+        m += FieldName(c, other.field);
       }
+      f.evidence = hit.evidence;
       bool exempt = namespace_exempt || image_exempt || rule_exempt[h];
       (exempt ? exempted : findings).push_back({ci, hit.field.position, std::move(f)});
     }
