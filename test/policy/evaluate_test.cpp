@@ -62,6 +62,38 @@ TEST(EvaluateTest, FindingsAreOrderedByContainerFieldAndRule) {
   }
 }
 
+TEST(EvaluateTest, HostTokensAreFoundWhateverTheirOffsetAndLength) {
+  // A host token of any length ends exactly where its first non-host byte is, and only whole
+  // labels match.
+  const std::string kHostBytes = "aZ9-.q0Mx";
+  for (std::size_t length = 0; length <= 20; ++length) {
+    std::string prefix;
+    for (std::size_t k = 0; k < length; ++k) prefix += kHostBytes[k % kHostBytes.size()];
+    // Host bytes before the domain join its token; leading '-' and '.' are trimmed.
+    std::string joined = prefix + "pool.supportxmr.com";
+    std::string token = joined.substr(joined.find_first_not_of("-."));
+    TestContainer c;
+    c.env = {{"POOL", "x " + joined + ":3333/tail"}};
+    Verdict v = EvaluateDefault(c);
+    const Finding* f = FindingOf(v, "pool-domain");
+    ASSERT_NE(f, nullptr) << joined << "\n" << Describe(v);
+    EXPECT_EQ(f->evidence, token + ":3333");
+    // Any other byte ends the token, wherever it falls.
+    for (char stop : {'_', '/', '@', '[', '`', '{', '~', ':', '\x80', '\xff', ' '}) {
+      TestContainer d;
+      d.env = {{"POOL", prefix + stop + "pool.supportxmr.com:3333"}};
+      Verdict w = EvaluateDefault(d);
+      const Finding* g = FindingOf(w, "pool-domain");
+      ASSERT_NE(g, nullptr) << prefix << stop << "\n" << Describe(w);
+      EXPECT_EQ(g->evidence, "pool.supportxmr.com:3333") << prefix << int{stop};
+    }
+    // Label boundaries still hold in long tokens.
+    TestContainer e;
+    e.env = {{"POOL", prefix + "evil-supportxmr.com:8080"}};
+    EXPECT_EQ(FindingOf(EvaluateDefault(e), "pool-domain"), nullptr) << prefix;
+  }
+}
+
 TEST(EvaluateTest, EvaluationIsDeterministic) {
   TestContainer c;
   c.command = {"sh", "-c", "./xmrig -o pool.supportxmr.com:3333 --donate-level 1"};
