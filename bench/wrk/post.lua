@@ -7,7 +7,8 @@ local body = file:read("*a")
 file:close()
 
 wrk.method = "POST"
-wrk.path = "/validate?timeout=10s"
+-- WRK_PATH: another path, e.g. one the webhook answers without parsing the body.
+wrk.path = os.getenv("WRK_PATH") or "/validate?timeout=10s"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
