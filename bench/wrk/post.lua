@@ -8,7 +8,8 @@ file:close()
 
 wrk.method = "POST"
 -- WRK_PATH: another path, e.g. one the webhook answers without parsing the body.
-wrk.path = os.getenv("WRK_PATH") or "/validate?timeout=10s"
+local path_override = os.getenv("WRK_PATH")
+wrk.path = (path_override ~= nil and path_override ~= "") and path_override or "/validate?timeout=10s"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
