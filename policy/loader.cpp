@@ -70,7 +70,8 @@ void Loader::CheckKeys(const YAML::Node& map, std::string_view what,
                        std::initializer_list<std::string_view> allowed) const {
   std::set<std::string> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: yaml-cpp's iterator hands out a temporary, so a reference would dangle.
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) Fail(key, std::string(what) + ": keys must be strings");
     std::string name = key.Scalar();
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {

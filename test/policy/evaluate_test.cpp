@@ -404,7 +404,8 @@ TEST(ShellTest, ScriptDetection) {
   TestContainer split;
   split.command = {"/bin/sh", "-c"};
   split.args = {"while true; do ./kinsing; sleep 60; done"};
-  const Finding* f = FindingOf(EvaluateDefault(split), "miner-binary");
+  const Verdict split_verdict = EvaluateDefault(split);  // f points into it
+  const Finding* f = FindingOf(split_verdict, "miner-binary");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->field, "args[0]");
   // A script file is not inline code.
