@@ -47,6 +47,11 @@ def medians(path):
     return out
 
 
+def in_order(values):
+    """The distinct values, in the order they first appear."""
+    return list(dict.fromkeys(values))
+
+
 def us(ns):
     return "%.2f µs" % (ns / 1e3) if ns < 1e6 else "%.2f ms" % (ns / 1e6)
 
@@ -112,10 +117,7 @@ def main():
                 us(1e3 * int(r["p999_us"])), us(1e3 * int(r["max_us"])), errors, cpu,
                 us(1e9 * cpu / max(int(r["requests"]), 1))))
         print()
-        bodies = []
-        for r in wrk:
-            if r["body"] not in bodies:
-                bodies.append(r["body"])
+        bodies = in_order(r["body"] for r in wrk)
         for b in bodies:
             mean = lambda t: statistics.mean(
                 float(r["rps"]) for r in wrk if r["target"] == t and r["body"] == b)
@@ -187,10 +189,7 @@ def main():
                 int(r["max_rss_kib"]) / 1024, r["user_s"], r["sys_s"], r["apiserver_cpu_s"],
                 r.get("matches", "see sweep-*.out")))
         print()
-        sizes = []
-        for r in sweeps:
-            if r["pods"] not in sizes:
-                sizes.append(r["pods"])
+        sizes = in_order(r["pods"] for r in sweeps)
         for n in sizes:
             ours = [r for r in sweeps if r["impl"] == "stratum-guard" and r["pods"] == n]
             if not ours:
