@@ -75,10 +75,8 @@ void LineWriter::Run() {
 void LineWriter::WritePending() {
   {
     std::lock_guard lock(mutex_);
-    if (dropped_unreported_ > 0) {
-      writing_ += options_.drop_notice
-                      ? options_.drop_notice(dropped_unreported_)
-                      : "lines dropped: " + std::to_string(dropped_unreported_) + "\n";
+    if (dropped_unreported_ > 0 && options_.drop_notice) {
+      writing_ += options_.drop_notice(dropped_unreported_);
       dropped_unreported_ = 0;
     }
     writing_ += pending_;

@@ -30,7 +30,7 @@ class LineWriter {
   struct Options {
     std::chrono::microseconds linger{1000};
     std::size_t max_pending = 16 << 20;
-    // The line that reports `dropped` lost lines, '\n' included.
+    // The line that reports `dropped` lost lines, '\n' included (none: only dropped() tells).
     std::function<std::string(std::uint64_t dropped)> drop_notice;
   };
   explicit LineWriter(int fd) : LineWriter(fd, Options{}) {}
