@@ -21,6 +21,8 @@ namespace ssl = net::ssl;
 using common::Log;
 using common::LogLevel;
 using net::ip::tcp;
+// beast::tcp_stream, on the loop's own executor type (see LoopSocket).
+using LoopStream = beast::basic_stream<tcp, net::io_context::executor_type>;
 
 ConnectionTracker::ConnectionTracker(std::string listener, std::size_t max_connections,
                                      ServerMetrics& metrics)
@@ -248,13 +250,13 @@ class HttpSession : public Connection {
 
 class TlsSession : public HttpSession<TlsSession> {
  public:
-  TlsSession(tcp::socket socket, std::shared_ptr<ssl::context> context, HttpHandler& handler,
+  TlsSession(LoopSocket socket, std::shared_ptr<ssl::context> context, HttpHandler& handler,
              const SessionLimits& limits, ConnectionTracker& tracker, ServerMetrics& metrics)
       : HttpSession(handler, limits, tracker, metrics),
         context_(std::move(context)),
         stream_(std::move(socket), *context_) {}
 
-  beast::ssl_stream<beast::tcp_stream>& stream() { return stream_; }
+  beast::ssl_stream<LoopStream>& stream() { return stream_; }
 
   void OnStart() {
     if (shutting_down_) return Fail(net::error::operation_aborted, "handshake");
@@ -288,16 +290,16 @@ class TlsSession : public HttpSession<TlsSession> {
 
   // Declared before stream_: the SSL object must not outlive the context it was made from.
   std::shared_ptr<ssl::context> context_;
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::ssl_stream<LoopStream> stream_;
 };
 
 class PlainSession : public HttpSession<PlainSession> {
  public:
-  PlainSession(tcp::socket socket, HttpHandler& handler, const SessionLimits& limits,
+  PlainSession(LoopSocket socket, HttpHandler& handler, const SessionLimits& limits,
                ConnectionTracker& tracker, ServerMetrics& metrics)
       : HttpSession(handler, limits, tracker, metrics), stream_(std::move(socket)) {}
 
-  beast::tcp_stream& stream() { return stream_; }
+  LoopStream& stream() { return stream_; }
   void OnStart() { StartRead(); }
   void Close() {
     beast::error_code ignored;
@@ -306,12 +308,12 @@ class PlainSession : public HttpSession<PlainSession> {
   }
 
  private:
-  beast::tcp_stream stream_;
+  LoopStream stream_;
 };
 
 }  // namespace
 
-std::shared_ptr<Connection> MakeTlsSession(tcp::socket socket,
+std::shared_ptr<Connection> MakeTlsSession(LoopSocket socket,
                                            std::shared_ptr<ssl::context> context,
                                            HttpHandler& handler, const SessionLimits& limits,
                                            ConnectionTracker& tracker, ServerMetrics& metrics) {
@@ -319,7 +321,7 @@ std::shared_ptr<Connection> MakeTlsSession(tcp::socket socket,
                                       tracker, metrics);
 }
 
-std::shared_ptr<Connection> MakePlainSession(tcp::socket socket, HttpHandler& handler,
+std::shared_ptr<Connection> MakePlainSession(LoopSocket socket, HttpHandler& handler,
                                              const SessionLimits& limits,
                                              ConnectionTracker& tracker, ServerMetrics& metrics) {
   return std::make_shared<PlainSession>(std::move(socket), handler, limits, tracker, metrics);
@@ -367,7 +369,7 @@ void Listener::Stop() {
 void Listener::Accept() {
   if (stopped_) return;
   acceptor_.async_accept(
-      next_loop_(), [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+      next_loop_(), [self = shared_from_this()](boost::system::error_code ec, LoopSocket socket) {
         if (self->stopped_) return;
         if (ec) {
           // Out of file descriptors and the like: back off instead of spinning.

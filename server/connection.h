@@ -58,12 +58,18 @@ class ConnectionTracker {
   std::unordered_map<const Connection*, std::weak_ptr<Connection>> connections_;
 };
 
+// A socket bound to its loop's concrete executor rather than asio's type-erased
+// any_io_executor: every operation on a connection then dispatches without the type-erased
+// executor's copies and indirect calls (a few percent of the webhook's CPU per request).
+using LoopSocket =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
 // Makes (without starting) a session over a freshly accepted socket.
-std::shared_ptr<Connection> MakeTlsSession(boost::asio::ip::tcp::socket socket,
+std::shared_ptr<Connection> MakeTlsSession(LoopSocket socket,
                                            std::shared_ptr<boost::asio::ssl::context> context,
                                            HttpHandler& handler, const SessionLimits& limits,
                                            ConnectionTracker& tracker, ServerMetrics& metrics);
-std::shared_ptr<Connection> MakePlainSession(boost::asio::ip::tcp::socket socket,
+std::shared_ptr<Connection> MakePlainSession(LoopSocket socket,
                                              HttpHandler& handler, const SessionLimits& limits,
                                              ConnectionTracker& tracker, ServerMetrics& metrics);
 
@@ -73,7 +79,7 @@ std::shared_ptr<Connection> MakePlainSession(boost::asio::ip::tcp::socket socket
 // the tracker's cap are closed at once and counted.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  using Factory = std::function<std::shared_ptr<Connection>(boost::asio::ip::tcp::socket)>;
+  using Factory = std::function<std::shared_ptr<Connection>(LoopSocket)>;
   using LoopPicker = std::function<boost::asio::io_context&()>;
 
   // Binds and listens on `io`; throws boost::system::system_error when it cannot (address in

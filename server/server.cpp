@@ -125,7 +125,7 @@ void Server::Start() {
   auto next_loop = [this]() -> net::io_context& { return NextLoop(); };
   webhook_listener_ = std::make_shared<Listener>(
       *loops_[0], next_loop, webhook,
-      [this](tcp::socket socket) {
+      [this](LoopSocket socket) {
         return MakeTlsSession(std::move(socket), tls_.Get(), webhook_handler_, options_.limits,
                               webhook_connections_, metrics_);
       },
@@ -135,7 +135,7 @@ void Server::Start() {
   metrics_limits.max_body_bytes = 64 * 1024;
   metrics_listener_ = std::make_shared<Listener>(
       *loops_[0], next_loop, metrics,
-      [this, metrics_limits](tcp::socket socket) {
+      [this, metrics_limits](LoopSocket socket) {
         return MakePlainSession(std::move(socket), metrics_handler_, metrics_limits,
                                 metrics_connections_, metrics_);
       },
