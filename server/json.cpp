@@ -15,23 +15,45 @@ namespace {
 // next level before the parser descends into it.
 constexpr int kMaxRecursiveDepth = 512;
 
+constexpr std::uint64_t kLowBits = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+
+// Whether all eight bytes of `word` are ASCII and, if `refuse_nul`, none is NUL. The NUL test
+// is the classic "has a zero byte" one: (w - 0x01..) & ~w sets the high bit of a byte that
+// was zero (and only of bytes at or above the first zero, which is all the test needs).
+bool PlainAscii(std::uint64_t word, bool refuse_nul) {
+  std::uint64_t flags = word;
+  if (refuse_nul) flags |= (word - kLowBits) & ~word;
+  return (flags & kHighBits) == 0;
+}
+
+std::uint64_t Load64(const unsigned char* p) {
+  std::uint64_t word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
+}
+
 // Offset of the first byte of `text` that does not start a well-formed UTF-8 sequence (Unicode
-// 15, table 3-7: no overlong forms, no surrogates, nothing past U+10FFFF), or npos when all of
-// it is well formed. Eight ASCII bytes at a time: admission reviews are almost all ASCII.
-std::size_t FirstInvalidUtf8(std::string_view text) {
+// 15, table 3-7: no overlong forms, no surrogates, nothing past U+10FFFF) or, if `refuse_nul`,
+// is NUL; npos when there is none. ASCII is checked 32 and then 8 bytes at a time: admission
+// reviews are almost all ASCII.
+std::size_t FirstBadByte(std::string_view text, bool refuse_nul) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
   std::size_t i = 0;
   while (i < n) {
-    if (n - i >= 8) {
-      std::uint64_t word;
-      std::memcpy(&word, s + i, sizeof word);
-      if ((word & 0x8080808080808080ULL) == 0) {
-        i += 8;
-        continue;
-      }
+    if (n - i >= 32 && PlainAscii(Load64(s + i), refuse_nul) &&
+        PlainAscii(Load64(s + i + 8), refuse_nul) && PlainAscii(Load64(s + i + 16), refuse_nul) &&
+        PlainAscii(Load64(s + i + 24), refuse_nul)) {
+      i += 32;
+      continue;
+    }
+    if (n - i >= 8 && PlainAscii(Load64(s + i), refuse_nul)) {
+      i += 8;
+      continue;
     }
     const unsigned char c = s[i];
+    if (c == 0 && refuse_nul) return i;
     if (c < 0x80) {
       ++i;
       continue;
@@ -120,7 +142,8 @@ class DepthLimitedHandler {
     return true;
   }
   bool CheckString(const char* s, rapidjson::SizeType n) {
-    if (!check_strings_ || FirstInvalidUtf8({s, n}) == std::string_view::npos) return true;
+    // An escaped \u0000 is a legal NUL inside a string.
+    if (!check_strings_ || FirstBadByte({s, n}, false) == std::string_view::npos) return true;
     bad_string_ = s;
     return false;
   }
@@ -133,22 +156,20 @@ class DepthLimitedHandler {
   const char* bad_string_ = nullptr;
 };
 
-std::string InvalidUtf8(std::size_t offset) {
-  return "malformed JSON at offset " + std::to_string(offset) + ": invalid UTF-8";
-}
 
 }  // namespace
 
 std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document, int max_depth) {
-  // The insitu stream ends at the first NUL, which would silently ignore whatever follows.
-  if (text.find('\0') != std::string::npos) return "NUL byte in JSON text";
   // UTF-8 is checked over the whole text before parsing, instead of RapidJSON's
   // kParseValidateEncodingFlag, which checks string bytes one at a time and cost as much as the
   // rest of the parse. Outside strings JSON allows only ASCII, which the parser enforces, so
   // every string of a document that parses is UTF-8 as written; only \u escapes can still make
   // one that is not (see MayEscapeSurrogate), and then each string is checked after unescaping.
-  if (std::size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
-    return InvalidUtf8(bad);
+  // The same pass refuses NUL: the insitu stream ends at the first one, which would silently
+  // ignore whatever follows.
+  if (std::size_t bad = FirstBadByte(text, true); bad != std::string_view::npos) {
+    return "malformed JSON at offset " + std::to_string(bad) +
+           (text[bad] == '\0' ? ": NUL byte" : ": invalid UTF-8");
   }
   DepthLimitedHandler handler(document, max_depth, MayEscapeSurrogate(text));
   rapidjson::Reader reader;
