@@ -147,15 +147,17 @@ def main():
         print("## Latency at a fixed rate (bench-loadgen, open loop, half the webhook's "
               "saturation rate)\n")
         print("| target | round | rate asked | achieved | p50 | p90 | p99 | p99.9 | max | "
-              "service p50 | service p99 | errors |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "service p50 | service p99 | client lag p99 | errors |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in fixed:
-            print("| %s | %s | %s/s | %s/s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            print("| %s | %s | %s/s | %s/s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 r["target"], r.get("round", "1"), r["target_rate"], r["achieved_rate"],
                 us(1e3 * int(r["latency_p50_us"])), us(1e3 * int(r["latency_p90_us"])),
                 us(1e3 * int(r["latency_p99_us"])), us(1e3 * int(r["latency_p999_us"])),
                 us(1e3 * int(r["latency_max_us"])), us(1e3 * int(r["service_p50_us"])),
-                us(1e3 * int(r["service_p99_us"])), int(r["errors"]) + int(r["non_200"])))
+                us(1e3 * int(r["service_p99_us"])),
+                us(1e3 * int(r["lag_p99_us"])) if "lag_p99_us" in r else "-",
+                int(r["errors"]) + int(r["non_200"])))
         print()
         web = [r for r in fixed if r["target"] == "webhook"]
         ngx = [r for r in fixed if r["target"] == "nginx"]
