@@ -257,7 +257,11 @@ class TlsSession : public HttpSession<TlsSession> {
              const SessionLimits& limits, ConnectionTracker& tracker, ServerMetrics& metrics)
       : HttpSession(handler, limits, tracker, metrics),
         context_(std::move(context)),
-        stream_(std::move(socket), *context_) {}
+        stream_(std::move(socket), *context_) {
+    // Asio sets SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's record buffers whenever they
+    // drain and allocates them again for the next record: several allocations per request.
+    SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  }
 
   beast::ssl_stream<LoopStream>& stream() { return stream_; }
 
