@@ -14,6 +14,8 @@
 #   THREADS=2            wrk threads        CONNECTIONS=16   wrk connections (and loadgen's)
 #   ROUNDS=2             wrk runs per target, webhook and nginx interleaved
 #   FIXED_ROUNDS=3       fixed-rate runs per target, interleaved (the median p99 is the figure)
+#   PROBE_DURATION=5     seconds of the wrk run before each fixed-rate round that measures the
+#                        webhook's saturation rate again (the round runs at half of it)
 #   LOAD_BODIES="typical large"   reviews POSTed (bench/reviews.cpp); the first one decides
 #                        the ratio and the fixed rate
 #   SWEEP_SIZES="10000 100000"    pods loaded into the fake API server
@@ -40,6 +42,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 ROUNDS=${ROUNDS:-2}
 FIXED_ROUNDS=${FIXED_ROUNDS:-3}
+PROBE_DURATION=${PROBE_DURATION:-5}
 LOAD_BODIES=${LOAD_BODIES:-typical large}
 SWEEP_SIZES=${SWEEP_SIZES:-10000 100000}
 SWEEP_ROUNDS=${SWEEP_ROUNDS:-3}
@@ -213,14 +216,20 @@ https() {
     done
   done
 
-  # Latency at a moderate load: half of the webhook's measured saturation rate (mean of the
-  # rounds, first body), open loop with latency from each request's due time.
+  # Latency at a moderate load: half of the webhook's saturation rate (first body), open loop
+  # with latency from each request's due time. The tail moves the most from run to run on a
+  # shared machine: FIXED_ROUNDS interleaved pairs. This VM's speed drifts by up to 2x within
+  # minutes, so each round measures the saturation rate again, with a PROBE_DURATION wrk run
+  # just before it: a rate taken from minutes earlier can be past what the server can do now.
   local rate
-  rate=$(awk -v b="$first_body" '$1 == "wrk" && / target=webhook / && $0 ~ " body=" b " " {
-           for (i = 1; i <= NF; i++) if ($i ~ /^rps=/) { sub("rps=", "", $i); s += $i; n++ } }
-         END { printf "%d", n ? s / n / 2 : 0 }' "$RESULTS")
-  # The tail moves the most from run to run on a shared machine: FIXED_ROUNDS interleaved pairs.
   for round in $(seq "$FIXED_ROUNDS"); do
+    log "saturation probe of the webhook ($first_body, ${PROBE_DURATION}s, round $round)"
+    BODY_FILE=$TMP/$first_body.json WRK_PATH= timeout $((PROBE_DURATION + 30)) wrk -t"$THREADS" \
+      -c"$CONNECTIONS" -d"${PROBE_DURATION}s" -s "$ROOT/bench/wrk/post.lua" \
+      "https://127.0.0.1:$webhook_port/validate" >"$OUT/probe-$round.txt"
+    rate=$(grep '^RESULT' "$OUT/probe-$round.txt" | tr ' ' '\n' | sed -n 's/^rps=//p' |
+      awk '{ printf "%d", $1 / 2 }')
+    record "probe body=$first_body round=$round $(grep '^RESULT' "$OUT/probe-$round.txt" | cut -d' ' -f2-)"
     for target in webhook nginx; do
       local port=$webhook_port
       [[ $target == nginx ]] && port=${nginx_ports[$first_body]}

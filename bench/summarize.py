@@ -146,6 +146,10 @@ def main():
     if fixed:
         print("## Latency at a fixed rate (bench-loadgen, open loop, half the webhook's "
               "saturation rate)\n")
+        probes = [r for r in rows if r["_type"] == "probe"]
+        if probes:
+            print("Saturation probes before the rounds (wrk, the webhook): %s requests/s.\n" %
+                  ", ".join("%.0f" % float(r["rps"]) for r in probes))
         print("| target | round | rate asked | achieved | p50 | p90 | p99 | p99.9 | max | "
               "service p50 | service p99 | client lag p99 | errors |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -163,11 +167,18 @@ def main():
         ngx = [r for r in fixed if r["target"] == "nginx"]
         if web:
             p99 = statistics.median(int(r["latency_p99_us"]) for r in web)
-            figure = "%s at %s requests/s (median of %d runs: %s)" % (
-                us(1e3 * p99), web[0]["achieved_rate"], len(web),
-                ", ".join(us(1e3 * int(r["latency_p99_us"])) for r in web))
+            rates = in_order(r["target_rate"] for r in web)
+            if len(rates) == 1:
+                figure = "%s at %s requests/s (median of %d runs: %s)" % (
+                    us(1e3 * p99), rates[0], len(web),
+                    ", ".join(us(1e3 * int(r["latency_p99_us"])) for r in web))
+            else:  # the rate was measured again before each round
+                figure = "%s (median of %d runs: %s)" % (
+                    us(1e3 * p99), len(web),
+                    ", ".join("%s at %s/s" % (us(1e3 * int(r["latency_p99_us"])), r["target_rate"])
+                              for r in web))
             if ngx:
-                figure += "; nginx %s at the same rate" % us(
+                figure += "; nginx %s at the same rates" % us(
                     1e3 * statistics.median(int(r["latency_p99_us"]) for r in ngx))
             targets.append(("p99 under 2 ms at half the saturation rate", figure, p99 < 2000))
 
