@@ -283,8 +283,7 @@ int main(int argc, char** argv) {
       total.service_us.insert(total.service_us.end(), local.service_us.begin(),
                               local.service_us.end());
       total.lag_us.insert(total.lag_us.end(), local.lag_us.begin(), local.lag_us.end());
-      total.server_us.insert(total.server_us.end(), local.server_us.begin(),
-                             local.server_us.end());
+      total.server_us.insert(total.server_us.end(), local.server_us.begin(), local.server_us.end());
       total.errors += local.errors;
       total.non_200 += local.non_200;
     });

@@ -1,5 +1,7 @@
 #include "server/connection.h"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -320,8 +322,7 @@ class PlainSession : public HttpSession<PlainSession> {
 
 }  // namespace
 
-std::shared_ptr<Connection> MakeTlsSession(LoopSocket socket,
-                                           std::shared_ptr<ssl::context> context,
+std::shared_ptr<Connection> MakeTlsSession(LoopSocket socket, std::shared_ptr<ssl::context> context,
                                            HttpHandler& handler, const SessionLimits& limits,
                                            ConnectionTracker& tracker, ServerMetrics& metrics) {
   return std::make_shared<TlsSession>(std::move(socket), std::move(context), handler, limits,

@@ -69,8 +69,8 @@ std::shared_ptr<Connection> MakeTlsSession(LoopSocket socket,
                                            std::shared_ptr<boost::asio::ssl::context> context,
                                            HttpHandler& handler, const SessionLimits& limits,
                                            ConnectionTracker& tracker, ServerMetrics& metrics);
-std::shared_ptr<Connection> MakePlainSession(LoopSocket socket,
-                                             HttpHandler& handler, const SessionLimits& limits,
+std::shared_ptr<Connection> MakePlainSession(LoopSocket socket, HttpHandler& handler,
+                                             const SessionLimits& limits,
                                              ConnectionTracker& tracker, ServerMetrics& metrics);
 
 // Accepts connections on one endpoint and hands them to `factory`. Each accepted socket is

@@ -156,7 +156,6 @@ class DepthLimitedHandler {
   const char* bad_string_ = nullptr;
 };
 
-
 }  // namespace
 
 std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document, int max_depth) {
