@@ -6,10 +6,6 @@
 namespace stratum_guard::policy {
 namespace {
 
-constexpr std::array<std::string_view, 9> kPodTemplateKinds = {
-    "Pod",        "PodTemplate", "Deployment", "ReplicaSet",           "StatefulSet",
-    "DaemonSet",  "Job",         "CronJob",    "ReplicationController"};
-
 // Where each kind keeps its pod spec, as a chain of object members.
 std::span<const std::string_view> PodSpecMembers(std::string_view kind) {
   static constexpr std::array<std::string_view, 1> kPod = {"spec"};
@@ -25,8 +21,8 @@ std::span<const std::string_view> PodSpecMembers(std::string_view kind) {
 
 const rapidjson::Value* Member(const rapidjson::Value& object, std::string_view name) {
   if (!object.IsObject()) return nullptr;
-  auto it = object.FindMember(
-      rapidjson::Value(rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
+  auto it = object.FindMember(rapidjson::Value(
+      rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
   return it == object.MemberEnd() ? nullptr : &it->value;
 }
 

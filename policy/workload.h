@@ -1,12 +1,13 @@
 #pragma once
 
+#include <rapidjson/document.h>
+
+#include <array>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 namespace stratum_guard::policy {
 
@@ -34,15 +35,18 @@ struct Container {
 };
 
 struct Workload {
-  std::string_view kind;         // "Deployment", "Pod", ...
-  std::string_view namespace_;   // metadata.namespace; callers may fill it from the request
-  std::string_view name;         // metadata.name, or metadata.generateName when name is empty
-  std::string pod_spec_path;     // e.g. "spec.template.spec", "spec.jobTemplate.spec.template.spec"
+  std::string_view kind;        // "Deployment", "Pod", ...
+  std::string_view namespace_;  // metadata.namespace; callers may fill it from the request
+  std::string_view name;        // metadata.name, or metadata.generateName when name is empty
+  std::string pod_spec_path;    // e.g. "spec.template.spec", "spec.jobTemplate.spec.template.spec"
   std::vector<Container> containers;
 };
 
-// The kinds whose objects carry a pod spec: Pod, PodTemplate, Deployment, ReplicaSet,
-// StatefulSet, DaemonSet, Job, CronJob, ReplicationController.
+// The kinds whose objects carry a pod spec; a constant, so that the metrics can size their
+// series cache by it.
+inline constexpr std::array<std::string_view, 9> kPodTemplateKinds = {
+    "Pod",       "PodTemplate", "Deployment", "ReplicaSet",           "StatefulSet",
+    "DaemonSet", "Job",         "CronJob",    "ReplicationController"};
 std::span<const std::string_view> PodTemplateKinds();
 bool CarriesPodTemplate(std::string_view kind);
 

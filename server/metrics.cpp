@@ -1,7 +1,5 @@
 #include "server/metrics.h"
 
-#include <span>
-#include <stdexcept>
 #include <string>
 
 #include "common/build_info.h"
@@ -73,9 +71,6 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
       .Register(registry)
       .Add({{"version", std::string(common::Version())}, {"commit", std::string(common::Commit())}})
       .Set(1);
-  if (policy::PodTemplateKinds().size() >= kKindSlots) {
-    throw std::logic_error("ServerMetrics: more pod-template kinds than cache slots");
-  }
   // Series that exist from the start, so rate() and alerts see a 0 rather than nothing.
   policy_reloads_.Add({{"result", "success"}});
   policy_reloads_.Add({{"result", "error"}});
@@ -83,44 +78,22 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
   tls_reloads_.Add({{"result", "error"}});
 }
 
-namespace {
-
-constexpr std::string_view kOperations[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
-constexpr unsigned kCachedCodes[] = {200, 400, 404, 405, 413, 415, 500, 503};
-
-// Position of `kind` among the pod-template kinds, or their count for "other".
-std::size_t KindSlot(std::string_view kind) {
-  std::span<const std::string_view> kinds = policy::PodTemplateKinds();
-  std::size_t i = 0;
-  while (i < kinds.size() && kinds[i] != kind) ++i;
-  return i;
-}
-
-std::size_t OperationSlot(std::string_view operation) {
-  std::size_t i = 0;
-  while (i < std::size(kOperations) && kOperations[i] != operation) ++i;
-  return i;
-}
-
-}  // namespace
-
 std::string_view ServerMetrics::KindLabel(std::string_view kind) {
-  return policy::CarriesPodTemplate(kind) ? kind : std::string_view("other");
+  return SlotOf(policy::kPodTemplateKinds, kind) < policy::kPodTemplateKinds.size()
+             ? kind
+             : std::string_view("other");
 }
 
 std::string_view ServerMetrics::OperationLabel(std::string_view operation) {
-  if (operation == "CREATE" || operation == "UPDATE" || operation == "DELETE" ||
-      operation == "CONNECT") {
-    return operation;
-  }
-  return "other";
+  return SlotOf(kOperations, operation) < kOperations.size() ? operation
+                                                             : std::string_view("other");
 }
 
 void ServerMetrics::RecordAdmission(std::string_view kind, std::string_view operation,
                                     Decision decision, std::chrono::nanoseconds duration) {
-  const std::size_t kind_slot = KindSlot(kind);
+  const std::size_t kind_slot = SlotOf(policy::kPodTemplateKinds, kind);
   const std::size_t request_slot =
-      (kind_slot * kOperationSlots + OperationSlot(operation)) * kDecisionSlots +
+      (kind_slot * kOperationSlots + SlotOf(kOperations, operation)) * kDecisionSlots +
       static_cast<std::size_t>(decision);
   request_series_
       .Get(request_slot,
@@ -164,10 +137,9 @@ void ServerMetrics::RecordHttpResponse(std::string_view listener, unsigned code)
     return http_responses_.Add(
         {{"listener", std::string(listener)}, {"code", std::to_string(code)}});
   };
-  std::size_t code_slot = 0;
-  while (code_slot < std::size(kCachedCodes) && kCachedCodes[code_slot] != code) ++code_slot;
+  const std::size_t code_slot = SlotOf(kCachedCodes, code);
   const bool cached_listener = listener == "webhook" || listener == "metrics";
-  if (!cached_listener || code_slot == std::size(kCachedCodes)) return add().Increment();
+  if (!cached_listener || code_slot == kCachedCodes.size()) return add().Increment();
   response_series_.Get((listener == "webhook" ? 0 : kCodeSlots) + code_slot, add).Increment();
 }
 

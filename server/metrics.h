@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <string_view>
 
+#include "policy/workload.h"
 #include "server/admission_review.h"
 
 namespace stratum_guard::server {
@@ -65,12 +66,22 @@ class ServerMetrics {
    private:
     std::array<std::atomic<Metric*>, N> slots_{};
   };
-  // Kinds: the pod-template kinds and "other"; operations: 4 and "other"; 4 decisions.
-  static constexpr std::size_t kKindSlots = 16;
-  static constexpr std::size_t kOperationSlots = 5;
-  static constexpr std::size_t kDecisionSlots = 4;
-  // Listeners: webhook, metrics; the status codes the server sends (http.h).
-  static constexpr std::size_t kCodeSlots = 16;
+  // The label values a series is cached for; anything else is "other" (kinds, operations) or
+  // looked up each time (codes). Each slot count is its list's length, plus one for "other".
+  static constexpr std::array<std::string_view, 4> kOperations = {"CREATE", "UPDATE", "DELETE",
+                                                                  "CONNECT"};
+  static constexpr std::array<unsigned, 8> kCachedCodes = {200, 400, 404, 405, 413, 415, 500, 503};
+  static constexpr std::size_t kKindSlots = policy::kPodTemplateKinds.size() + 1;
+  static constexpr std::size_t kOperationSlots = kOperations.size() + 1;
+  static constexpr std::size_t kDecisionSlots = static_cast<std::size_t>(Decision::kError) + 1;
+  static constexpr std::size_t kCodeSlots = kCachedCodes.size();
+  // Position of `value` in `list`, or list.size() when it is not there.
+  template <class T, std::size_t N, class V>
+  static constexpr std::size_t SlotOf(const std::array<T, N>& list, const V& value) {
+    std::size_t i = 0;
+    while (i < N && list[i] != value) ++i;
+    return i;
+  }
 
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
