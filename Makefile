@@ -14,7 +14,7 @@ SANITIZE   ?= OFF
 # Exactly the Debian packages the build and the test suite need.
 BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
-             libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+             libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev ccache
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
 BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
 
@@ -22,7 +22,7 @@ MAKEFLAGS += --no-print-directory
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps build run test bench clean format
+.PHONY: all deps bench-deps build run test bench clean format install
 
 all: build
 
@@ -45,11 +45,18 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-$(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTRATUM_GUARD_SANITIZE=$(SANITIZE)
+# ccache makes a rebuild (another build directory, a second clone, a sanitizer tree of the same
+# sources) cost a cache lookup per file; CCACHE_BASEDIR lets clones in other folders share it.
+export CCACHE_BASEDIR ?= $(abspath $(CURDIR)/..)
 
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTRATUM_GUARD_SANITIZE=$(SANITIZE) \
+	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+
+# The binary alone: what `make run` needs, so a newcomer's first wait is the program, not its
+# test suite.
 build: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS)
+	cmake --build $(BUILD) -j $(JOBS) --target stratum-guard
 
 run: build
 	@mkdir -p $(DEV_CERTS)
@@ -60,11 +67,16 @@ run: build
 	$(BUILD)/stratum-guard serve --listen $(LISTEN) --metrics-listen $(METRICS) \
 	  --dev-cert-dir $(DEV_CERTS)
 
-test: build
+test: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	bench/run.sh $(BUILD)
+
+# PREFIX=/usr/local by default; DESTDIR stages it for a package or an image.
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

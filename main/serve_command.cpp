@@ -109,7 +109,7 @@ int RunServe(const ServeFlags& flags) {
   common::SetLogLevel(level);
   SweeperConfig sweeper_config = flags.sweeper;
   if (flags.sweep) {
-    if (std::string error = FinishSweeperConfig(sweeper_config, sweeper::ProcessEnv());
+    if (std::string error = FinishSweeperConfig(sweeper_config, kube::ProcessEnv());
         !error.empty()) {
       std::cerr << "stratum-guard serve: " << error << "\n";
       return kUsageError;
@@ -186,7 +186,7 @@ int RunServe(const ServeFlags& flags) {
   // The sweeper shares the webhook's policy snapshots (a reload reaches both) and its metrics
   // registry (one /metrics). A sweeper that cannot start takes the process down with exit 1,
   // so a broken kubeconfig or RBAC shows as a crash loop instead of a silent half-install.
-  sweeper::StopSignal sweeper_stop;
+  common::StopSignal sweeper_stop;
   std::atomic<bool> sweeper_failed{false};
   std::thread sweeper_thread;
   if (flags.sweep) {

@@ -9,11 +9,11 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "kube/kube_client.h"
 #include "main/commands.h"
 #include "main/policy_flag.h"
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
-#include "sweeper/kube_client.h"
 
 namespace stratum_guard::cli {
 namespace {
@@ -90,7 +90,7 @@ void AddSweeperFlags(CLI::App& app, SweeperConfig& config) {
                "2s");
 }
 
-std::string FinishSweeperConfig(SweeperConfig& config, const sweeper::EnvLookup& env) {
+std::string FinishSweeperConfig(SweeperConfig& config, const kube::EnvLookup& env) {
   sweeper::Options& o = config.options;
   o.self_namespace = env("POD_NAMESPACE").value_or("");
   o.self_name = env("POD_NAME").value_or("");
@@ -118,11 +118,10 @@ std::string FinishSweeperConfig(SweeperConfig& config, const sweeper::EnvLookup&
 }
 
 void RunSweeper(const SweeperConfig& config, policy::PolicyStore& policies,
-                prometheus::Registry& registry, const sweeper::StopSignal& stop) {
-  sweeper::ClusterConfig cluster =
-      sweeper::ResolveClusterConfig(config.kubeconfig, sweeper::ProcessEnv());
-  sweeper::KubeClient client(std::move(cluster));
-  sweeper::SystemClock clock;
+                prometheus::Registry& registry, const common::StopSignal& stop) {
+  kube::ClusterConfig cluster = kube::ResolveClusterConfig(config.kubeconfig, kube::ProcessEnv());
+  kube::KubeClient client(std::move(cluster));
+  common::SystemClock clock;
   sweeper::Sweeper sweeper(client, policies, registry, clock, config.options);
   common::Log(
       common::LogLevel::kInfo, "sweeper: starting",
@@ -157,7 +156,7 @@ Command AddSweepCommand(CLI::App& root) {
     common::ParseLogLevel(state->log_level, &level);
     common::SetLogLevel(level);
     if (state->once) state->config.options.leader_elect = false;
-    if (std::string error = FinishSweeperConfig(state->config, sweeper::ProcessEnv());
+    if (std::string error = FinishSweeperConfig(state->config, kube::ProcessEnv());
         !error.empty()) {
       std::cerr << "stratum-guard sweep: " << error << "\n";
       return 2;
@@ -176,10 +175,10 @@ Command AddSweepCommand(CLI::App& root) {
     prometheus::Registry registry;
     try {
       if (state->once) {
-        sweeper::ClusterConfig cluster =
-            sweeper::ResolveClusterConfig(state->config.kubeconfig, sweeper::ProcessEnv());
-        sweeper::KubeClient client(std::move(cluster));
-        sweeper::SystemClock clock;
+        kube::ClusterConfig cluster =
+            kube::ResolveClusterConfig(state->config.kubeconfig, kube::ProcessEnv());
+        kube::KubeClient client(std::move(cluster));
+        common::SystemClock clock;
         sweeper::Sweeper sweeper(client, policies, registry, clock, state->config.options);
         sweeper::SweepReport report = sweeper.SweepOnce();
         std::cout << sweeper::FormatReport(report, state->config.options.dry_run);
@@ -193,7 +192,7 @@ Command AddSweepCommand(CLI::App& root) {
       sigaddset(&signals, SIGTERM);
       sigaddset(&signals, SIGINT);
       pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-      sweeper::StopSignal stop;
+      common::StopSignal stop;
       std::thread waiter([&signals, &stop] {
         int signal = 0;
         sigwait(&signals, &signal);
@@ -210,7 +209,7 @@ Command AddSweepCommand(CLI::App& root) {
       }
       waiter.join();
       return 0;
-    } catch (const sweeper::KubeConfigError& e) {
+    } catch (const kube::KubeConfigError& e) {
       std::cerr << "stratum-guard sweep: " << e.what() << "\n";
       return 2;
     }

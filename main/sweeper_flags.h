@@ -5,9 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "common/clock.h"
+#include "kube/kube_config.h"
 #include "policy/policy_store.h"
-#include "sweeper/clock.h"
-#include "sweeper/kube_config.h"
 #include "sweeper/sweeper.h"
 
 namespace stratum_guard::cli {
@@ -27,12 +27,12 @@ void AddSweeperFlags(CLI::App& app, SweeperConfig& config);
 // After parsing: fills what comes from the environment (POD_NAME, POD_NAMESPACE: the pod the
 // sweeper must never delete, the default lease namespace, the leader identity) and checks the
 // lease timings. Returns an error message, empty when all is well.
-std::string FinishSweeperConfig(SweeperConfig& config, const sweeper::EnvLookup& env);
+std::string FinishSweeperConfig(SweeperConfig& config, const kube::EnvLookup& env);
 
-// Connects (throws sweeper::KubeConfigError for an unusable configuration, before any thread
+// Connects (throws kube::KubeConfigError for an unusable configuration, before any thread
 // starts) and sweeps until `stop` fires. For `serve --sweep`, run it on a thread of its own
 // with the server's registry and PolicyStore, and fire `stop` at shutdown.
 void RunSweeper(const SweeperConfig& config, policy::PolicyStore& policies,
-                prometheus::Registry& registry, const sweeper::StopSignal& stop);
+                prometheus::Registry& registry, const common::StopSignal& stop);
 
 }  // namespace stratum_guard::cli

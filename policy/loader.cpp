@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <span>
 #include <string>
 
 // yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false positive in its
@@ -47,7 +48,11 @@ class Loader {
 
   // Rejects keys outside `allowed` and duplicate keys; `what` names the map in messages.
   void CheckKeys(const YAML::Node& map, std::string_view what,
-                 std::initializer_list<std::string_view> allowed) const;
+                 std::span<const std::string_view> allowed) const;
+  void CheckKeys(const YAML::Node& map, std::string_view what,
+                 std::initializer_list<std::string_view> allowed) const {
+    CheckKeys(map, what, std::span(allowed.begin(), allowed.size()));
+  }
   const YAML::Node& RequireMap(const YAML::Node& node, std::string_view what) const;
   std::string Scalar(const YAML::Node& node, std::string_view what) const;
   // A non-empty sequence of scalars.
@@ -57,6 +62,19 @@ class Loader {
   Exemptions ParseExemptions(const YAML::Node& node, std::string_view what) const;
   void ParseRule(const YAML::Node& node);
   void ParseMatch(const YAML::Node& node, int rule_index);
+  void ParsePatterns(const YAML::Node& node, int rule_index);
+  void ParseWallets(const YAML::Node& node, int rule_index);
+  void ParseImages(const YAML::Node& node, int rule_index);
+  void ParseBinaries(const YAML::Node& node, int rule_index);
+  void ParseDomains(const YAML::Node& node, int rule_index);
+  void ParseFlags(const YAML::Node& node, int rule_index);
+  FlagSpec ParseFlag(const YAML::Node& item, int rule_index) const;
+  void ParsePorts(const YAML::Node& node, int rule_index);
+  struct MatcherKind {
+    std::string_view key;
+    void (Loader::*parse)(const YAML::Node& node, int rule_index);
+  };
+  static const MatcherKind kMatchers[];
   void AddPattern(const std::string& regex, const YAML::Node& at, int rule_index,
                   WalletFormat wallet);
 
@@ -67,7 +85,7 @@ class Loader {
 };
 
 void Loader::CheckKeys(const YAML::Node& map, std::string_view what,
-                       std::initializer_list<std::string_view> allowed) const {
+                       std::span<const std::string_view> allowed) const {
   std::set<std::string> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
     // A copy: yaml-cpp's iterator hands out a temporary, so a reference would dangle.
@@ -220,126 +238,154 @@ bool ValidImageName(std::string_view n) {
   });
 }
 
+void Loader::ParsePatterns(const YAML::Node& node, int rule_index) {
+  for (auto& [regex, at] : ScalarList(node, "match.patterns")) {
+    AddPattern(regex, at, rule_index, WalletFormat::kNone);
+  }
+}
+
+void Loader::ParseWallets(const YAML::Node& node, int rule_index) {
+  for (auto& [format, at] : ScalarList(node, "match.wallets")) {
+    // Candidates only: the WalletFormat check in Evaluate confirms them.
+    if (format == "monero") {
+      AddPattern(R"(\b[48][0-9AB][1-9A-HJ-NP-Za-km-z]{93}(?:[1-9A-HJ-NP-Za-km-z]{11})?\b)", at,
+                 rule_index, WalletFormat::kMonero);
+    } else if (format == "dero") {
+      AddPattern(R"(\b(?:dero1q[02-9ac-hj-np-z]{58,62}|dERo[1-9A-HJ-NP-Za-km-z]{94})\b)", at,
+                 rule_index, WalletFormat::kDero);
+    } else if (format == "bitcoin") {
+      AddPattern(R"(\b(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{25,87})\b)", at,
+                 rule_index, WalletFormat::kBitcoin);
+    } else if (format == "ethereum") {
+      AddPattern(R"(\b0x[0-9a-fA-F]{40}\b)", at, rule_index, WalletFormat::kEthereum);
+    } else {
+      Fail(at, "match.wallets: unknown wallet format \"" + format +
+                   "\" (expected monero, dero, bitcoin or ethereum)");
+    }
+  }
+}
+
+void Loader::ParseImages(const YAML::Node& node, int rule_index) {
+  Policy::Impl& impl = *impl_;
+  for (auto& [name, at] : ScalarList(node, "match.images")) {
+    std::string lower = Lower(name);
+    // "account/*": everything an account published (attackers' Docker Hub accounts).
+    bool whole_namespace = lower.size() > 2 && lower.ends_with("/*");
+    if (whole_namespace) lower.resize(lower.size() - 2);
+    if (!ValidImageName(lower)) {
+      Fail(at, "match.images: \"" + name +
+                   "\" must be a repository name without registry, tag or digest");
+    }
+    auto& map = whole_namespace                        ? impl.image_namespaces
+                : lower.find('/') == std::string::npos ? impl.image_names
+                                                       : impl.image_paths;
+    map[lower].push_back(rule_index);
+  }
+}
+
+void Loader::ParseBinaries(const YAML::Node& node, int rule_index) {
+  for (auto& [name, at] : ScalarList(node, "match.binaries")) {
+    if (name.find('/') != std::string::npos || name.find(' ') != std::string::npos) {
+      Fail(at, "match.binaries: \"" + name + "\" must be a file name without a path");
+    }
+    impl_->binaries[Lower(name)].push_back(rule_index);
+    impl_->binary_filter.Add(Lower(name));
+  }
+}
+
+void Loader::ParseDomains(const YAML::Node& node, int rule_index) {
+  Policy::Impl& impl = *impl_;
+  for (auto& [domain, at] : ScalarList(node, "match.domains")) {
+    std::string lower = Lower(domain);
+    if (!ValidDomain(lower)) {
+      Fail(at, "match.domains: \"" + domain + "\" is not a domain name (like pool.example.com)");
+    }
+    impl.domains[lower].push_back(rule_index);
+    impl.tld_filter.Add(lower.substr(lower.rfind('.') + 1));
+    impl.has_host_matchers = true;
+  }
+}
+
+FlagSpec Loader::ParseFlag(const YAML::Node& item, int rule_index) const {
+  FlagSpec spec;
+  spec.rule = rule_index;
+  // Bound once: assigning a YAML::Node later would overwrite the node it refers to.
+  const YAML::Node flag_node = item.IsMap() ? item["flag"] : item;
+  if (item.IsMap()) {
+    CheckKeys(item, "match.flags item", {"flag", "values"});
+    if (!flag_node) Fail(item, "match.flags item: missing \"flag\"");
+    if (item["values"]) {
+      for (auto& [value, at] : ScalarList(item["values"], "match.flags values")) {
+        std::string v = Lower(value);
+        bool prefix = v.size() > 1 && v.back() == '*';
+        if (prefix) v.pop_back();
+        spec.values.push_back(v);
+        spec.value_prefix.push_back(prefix);
+      }
+    }
+  } else if (!item.IsScalar()) {
+    Fail(item, "match.flags: every item must be a flag or a {flag, values} mapping");
+  }
+  spec.flag = Scalar(flag_node, "match.flags flag");
+  if (spec.flag.size() < 2 || spec.flag[0] != '-' || spec.flag.find('=') != std::string::npos) {
+    Fail(flag_node, "match.flags: \"" + spec.flag + "\" must start with '-' and have no '='");
+  }
+  return spec;
+}
+
+void Loader::ParseFlags(const YAML::Node& node, int rule_index) {
+  if (!node.IsSequence()) Fail(node, "match.flags must be a list");
+  if (node.size() == 0) Fail(node, "match.flags must not be empty");
+  Policy::Impl& impl = *impl_;
+  for (const YAML::Node& item : node) {
+    FlagSpec spec = ParseFlag(item, rule_index);
+    impl.flags[spec.flag].push_back(static_cast<int>(impl.flag_specs.size()));
+    impl.flag_filter.Add(spec.flag);
+    impl.flag_specs.push_back(std::move(spec));
+  }
+}
+
+void Loader::ParsePorts(const YAML::Node& node, int rule_index) {
+  if (!node.IsSequence()) Fail(node, "match.ports must be a list");
+  if (node.size() == 0) Fail(node, "match.ports must not be empty");
+  Policy::Impl& impl = *impl_;
+  for (const YAML::Node& item : node) {
+    int port = 0;
+    bool ok = item.IsScalar();
+    if (ok) {
+      try {
+        port = item.as<int>();
+      } catch (const YAML::Exception&) {
+        ok = false;
+      }
+    }
+    if (!ok || port < 1 || port > 65535) {
+      Fail(item, "match.ports: \"" + (item.IsScalar() ? item.Scalar() : std::string("?")) +
+                     "\" is not a port number (1-65535)");
+    }
+    impl.ports[port].push_back(rule_index);
+    impl.port_filter.set(static_cast<std::size_t>(port));
+    impl.has_host_matchers = true;
+  }
+}
+
+// The matcher kinds a rule's `match:` may hold: a new kind is a line here and its parser.
+const Loader::MatcherKind Loader::kMatchers[] = {
+    {"patterns", &Loader::ParsePatterns}, {"wallets", &Loader::ParseWallets},
+    {"images", &Loader::ParseImages},     {"binaries", &Loader::ParseBinaries},
+    {"domains", &Loader::ParseDomains},   {"flags", &Loader::ParseFlags},
+    {"ports", &Loader::ParsePorts},
+};
+
 void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
   RequireMap(node, "match");
-  CheckKeys(node, "match",
-            {"patterns", "wallets", "images", "binaries", "domains", "flags", "ports"});
+  std::vector<std::string_view> keys;
+  for (const MatcherKind& kind : kMatchers) keys.push_back(kind.key);
+  CheckKeys(node, "match", keys);
   if (node.size() == 0) Fail(node, "match must have at least one matcher");
-  Policy::Impl& impl = *impl_;
-  if (node["patterns"]) {
-    for (auto& [regex, at] : ScalarList(node["patterns"], "match.patterns")) {
-      AddPattern(regex, at, rule_index, WalletFormat::kNone);
-    }
-  }
-  if (node["wallets"]) {
-    for (auto& [format, at] : ScalarList(node["wallets"], "match.wallets")) {
-      // Candidates only: the WalletFormat check in Evaluate confirms them.
-      if (format == "monero") {
-        AddPattern(R"(\b[48][0-9AB][1-9A-HJ-NP-Za-km-z]{93}(?:[1-9A-HJ-NP-Za-km-z]{11})?\b)", at,
-                   rule_index, WalletFormat::kMonero);
-      } else if (format == "dero") {
-        AddPattern(R"(\b(?:dero1q[02-9ac-hj-np-z]{58,62}|dERo[1-9A-HJ-NP-Za-km-z]{94})\b)", at,
-                   rule_index, WalletFormat::kDero);
-      } else if (format == "bitcoin") {
-        AddPattern(R"(\b(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{25,87})\b)", at,
-                   rule_index, WalletFormat::kBitcoin);
-      } else if (format == "ethereum") {
-        AddPattern(R"(\b0x[0-9a-fA-F]{40}\b)", at, rule_index, WalletFormat::kEthereum);
-      } else {
-        Fail(at, "match.wallets: unknown wallet format \"" + format +
-                     "\" (expected monero, dero, bitcoin or ethereum)");
-      }
-    }
-  }
-  if (node["images"]) {
-    for (auto& [name, at] : ScalarList(node["images"], "match.images")) {
-      std::string lower = Lower(name);
-      // "account/*": everything an account published (attackers' Docker Hub accounts).
-      bool whole_namespace = lower.size() > 2 && lower.ends_with("/*");
-      if (whole_namespace) lower.resize(lower.size() - 2);
-      if (!ValidImageName(lower)) {
-        Fail(at, "match.images: \"" + name +
-                     "\" must be a repository name without registry, tag or digest");
-      }
-      auto& map = whole_namespace                        ? impl.image_namespaces
-                  : lower.find('/') == std::string::npos ? impl.image_names
-                                                         : impl.image_paths;
-      map[lower].push_back(rule_index);
-    }
-  }
-  if (node["binaries"]) {
-    for (auto& [name, at] : ScalarList(node["binaries"], "match.binaries")) {
-      if (name.find('/') != std::string::npos || name.find(' ') != std::string::npos) {
-        Fail(at, "match.binaries: \"" + name + "\" must be a file name without a path");
-      }
-      impl.binaries[Lower(name)].push_back(rule_index);
-      impl.binary_filter.Add(Lower(name));
-    }
-  }
-  if (node["domains"]) {
-    for (auto& [domain, at] : ScalarList(node["domains"], "match.domains")) {
-      std::string lower = Lower(domain);
-      if (!ValidDomain(lower)) {
-        Fail(at, "match.domains: \"" + domain + "\" is not a domain name (like pool.example.com)");
-      }
-      impl.domains[lower].push_back(rule_index);
-      impl.tld_filter.Add(lower.substr(lower.rfind('.') + 1));
-      impl.has_host_matchers = true;
-    }
-  }
-  if (const YAML::Node flags = node["flags"]) {
-    if (!flags.IsSequence()) Fail(flags, "match.flags must be a list");
-    if (flags.size() == 0) Fail(flags, "match.flags must not be empty");
-    for (const YAML::Node& item : flags) {
-      FlagSpec spec;
-      spec.rule = rule_index;
-      // Bound once: assigning a YAML::Node later would overwrite the node it refers to.
-      const YAML::Node flag_node = item.IsMap() ? item["flag"] : item;
-      if (item.IsMap()) {
-        CheckKeys(item, "match.flags item", {"flag", "values"});
-        if (!flag_node) Fail(item, "match.flags item: missing \"flag\"");
-        if (item["values"]) {
-          for (auto& [value, at] : ScalarList(item["values"], "match.flags values")) {
-            std::string v = Lower(value);
-            bool prefix = v.size() > 1 && v.back() == '*';
-            if (prefix) v.pop_back();
-            spec.values.push_back(v);
-            spec.value_prefix.push_back(prefix);
-          }
-        }
-      } else if (!item.IsScalar()) {
-        Fail(item, "match.flags: every item must be a flag or a {flag, values} mapping");
-      }
-      spec.flag = Scalar(flag_node, "match.flags flag");
-      if (spec.flag.size() < 2 || spec.flag[0] != '-' || spec.flag.find('=') != std::string::npos) {
-        Fail(flag_node, "match.flags: \"" + spec.flag + "\" must start with '-' and have no '='");
-      }
-      impl.flags[spec.flag].push_back(static_cast<int>(impl.flag_specs.size()));
-      impl.flag_filter.Add(spec.flag);
-      impl.flag_specs.push_back(std::move(spec));
-    }
-  }
-  if (const YAML::Node ports = node["ports"]) {
-    if (!ports.IsSequence()) Fail(ports, "match.ports must be a list");
-    if (ports.size() == 0) Fail(ports, "match.ports must not be empty");
-    for (const YAML::Node& item : ports) {
-      int port = 0;
-      bool ok = item.IsScalar();
-      if (ok) {
-        try {
-          port = item.as<int>();
-        } catch (const YAML::Exception&) {
-          ok = false;
-        }
-      }
-      if (!ok || port < 1 || port > 65535) {
-        Fail(item, "match.ports: \"" + (item.IsScalar() ? item.Scalar() : std::string("?")) +
-                       "\" is not a port number (1-65535)");
-      }
-      impl.ports[port].push_back(rule_index);
-      impl.port_filter.set(static_cast<std::size_t>(port));
-      impl.has_host_matchers = true;
-    }
+  for (const MatcherKind& kind : kMatchers) {
+    if (const YAML::Node matcher = node[std::string(kind.key)])
+      (this->*kind.parse)(matcher, rule_index);
   }
 }
 

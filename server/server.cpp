@@ -6,10 +6,10 @@
 #include <stdexcept>
 
 #include "certs/certificates.h"
+#include "common/file_watcher.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "server/address.h"
-#include "server/file_watcher.h"
 
 namespace stratum_guard::server {
 
@@ -93,8 +93,8 @@ void Server::Start() {
     std::vector<std::string> contents;
     for (const std::string& path : paths) contents.push_back(ReadOrThrow(path));
     LoadTls(contents);
-    reloaders_.push_back(std::make_unique<Reloader>(
-        "tls", std::make_unique<PollingFileWatcher>(paths),
+    reloaders_.push_back(std::make_unique<common::Reloader>(
+        "tls", std::make_unique<common::PollingFileWatcher>(paths),
         [this](const std::vector<std::string>& c) { LoadTls(c); },
         [this](bool ok) { metrics_.RecordTlsReload(ok); }));
   } else {
@@ -110,8 +110,8 @@ void Server::Start() {
 
   if (!options_.policy_file.empty()) {
     std::string source = options_.policy_file;
-    reloaders_.push_back(std::make_unique<Reloader>(
-        "policy", std::make_unique<PollingFileWatcher>(std::vector<std::string>{source}),
+    reloaders_.push_back(std::make_unique<common::Reloader>(
+        "policy", std::make_unique<common::PollingFileWatcher>(std::vector<std::string>{source}),
         [this, source](const std::vector<std::string>& c) {
           std::shared_ptr<const policy::Policy> next = policy::Policy::Compile(c.at(0), source);
           policies_.Set(next);

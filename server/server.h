@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/reloader.h"
 #include "policy/policy_store.h"
 #include "server/connection.h"
 #include "server/metrics.h"
 #include "server/process_metrics.h"
-#include "server/reloader.h"
 #include "server/tls_context.h"
 #include "server/webhook_handler.h"
 
@@ -102,7 +102,7 @@ class Server {
   ConnectionTracker webhook_connections_;
   ConnectionTracker metrics_connections_;
   std::mutex reload_mutex_;
-  std::vector<std::unique_ptr<Reloader>> reloaders_;
+  std::vector<std::unique_ptr<common::Reloader>> reloaders_;
   boost::asio::io_context& NextLoop();
 
   // Declared after everything sessions refer to: destroying an io_context destroys pending

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "policy/workload.h"
 
@@ -84,31 +85,31 @@ std::string Explain(const PodOutcome& pod) {
 
 // ownerReferences[controller=true].uid, or "".
 std::string_view ControllerUid(const rapidjson::Value& pod) {
-  const rapidjson::Value* metadata = JsonMember(pod, "metadata");
+  const rapidjson::Value* metadata = common::JsonMember(pod, "metadata");
   if (metadata == nullptr) return {};
-  const rapidjson::Value* owners = JsonMember(*metadata, "ownerReferences");
+  const rapidjson::Value* owners = common::JsonMember(*metadata, "ownerReferences");
   if (owners == nullptr || !owners->IsArray()) return {};
   for (const auto& owner : owners->GetArray()) {
-    const rapidjson::Value* controller = JsonMember(owner, "controller");
+    const rapidjson::Value* controller = common::JsonMember(owner, "controller");
     if (controller != nullptr && controller->IsBool() && controller->GetBool()) {
-      return JsonString(owner, "uid");
+      return common::JsonString(owner, "uid");
     }
   }
   return {};
 }
 
 std::string_view AppNameLabel(const rapidjson::Value& pod) {
-  const rapidjson::Value* metadata = JsonMember(pod, "metadata");
+  const rapidjson::Value* metadata = common::JsonMember(pod, "metadata");
   if (metadata == nullptr) return {};
-  const rapidjson::Value* labels = JsonMember(*metadata, "labels");
+  const rapidjson::Value* labels = common::JsonMember(*metadata, "labels");
   if (labels == nullptr) return {};
-  return JsonString(*labels, "app.kubernetes.io/name");
+  return common::JsonString(*labels, "app.kubernetes.io/name");
 }
 
 }  // namespace
 
-Sweeper::Sweeper(KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry,
-                 Clock& clock, Options options)
+Sweeper::Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry,
+                 common::Clock& clock, Options options)
     : api_(api),
       policies_(policies),
       clock_(clock),
@@ -162,7 +163,7 @@ bool Sweeper::MayDelete() const { return elector_ == nullptr || elector_->IsLead
 
 void Sweeper::ResolveSelf() {
   if (self_resolved_ || options_.self_name.empty() || options_.self_namespace.empty()) return;
-  KubeError e =
+  kube::KubeError e =
       api_.GetPod(options_.self_namespace, options_.self_name, [this](const rapidjson::Value& pod) {
         self_controller_uid_ = std::string(ControllerUid(pod));
         self_app_name_ = std::string(AppNameLabel(pod));
@@ -187,8 +188,8 @@ bool Sweeper::Judge(const policy::Policy& policy, const rapidjson::Value& pod, S
                     PodOutcome* out) {
   ++report.scanned;
   scanned_.Increment();
-  std::string_view ns = MetadataString(pod, "namespace");
-  std::string_view name = MetadataString(pod, "name");
+  std::string_view ns = kube::MetadataString(pod, "namespace");
+  std::string_view name = kube::MetadataString(pod, "name");
   if (!options_.self_namespace.empty() && ns == options_.self_namespace) {
     std::string_view controller = ControllerUid(pod);
     std::string_view app = AppNameLabel(pod);
@@ -199,14 +200,14 @@ bool Sweeper::Judge(const policy::Policy& policy, const rapidjson::Value& pod, S
       return false;
     }
   }
-  if (const rapidjson::Value* metadata = JsonMember(pod, "metadata");
-      metadata && JsonMember(*metadata, "deletionTimestamp") &&
-      !JsonMember(*metadata, "deletionTimestamp")->IsNull()) {
+  if (const rapidjson::Value* metadata = common::JsonMember(pod, "metadata");
+      metadata && common::JsonMember(*metadata, "deletionTimestamp") &&
+      !common::JsonMember(*metadata, "deletionTimestamp")->IsNull()) {
     ++report.skipped_terminating;
     return false;
   }
-  if (const rapidjson::Value* status = JsonMember(pod, "status"); status) {
-    std::string_view phase = JsonString(*status, "phase");
+  if (const rapidjson::Value* status = common::JsonMember(pod, "status"); status) {
+    std::string_view phase = common::JsonString(*status, "phase");
     if (phase == "Succeeded" || phase == "Failed") {
       ++report.skipped_finished;
       return false;
@@ -223,7 +224,7 @@ bool Sweeper::Judge(const policy::Policy& policy, const rapidjson::Value& pod, S
   }
   out->namespace_ = std::string(ns);
   out->name = std::string(name);
-  out->uid = std::string(MetadataString(pod, "uid"));
+  out->uid = std::string(kube::MetadataString(pod, "uid"));
   out->findings = std::move(verdict.findings);
   std::stable_sort(out->findings.begin(), out->findings.end(),
                    [](const policy::Finding& a, const policy::Finding& b) {
@@ -234,7 +235,7 @@ bool Sweeper::Judge(const policy::Policy& policy, const rapidjson::Value& pod, S
 
 void Sweeper::EmitEvent(const PodOutcome& pod, std::string_view reason, std::string_view message) {
   if (!options_.emit_events) return;
-  std::string now = FormatTime(clock_.WallNow());
+  std::string now = kube::FormatTime(clock_.WallNow());
   char suffix[40];
   auto nanos =
       std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.WallNow().time_since_epoch())
@@ -292,7 +293,7 @@ void Sweeper::EmitEvent(const PodOutcome& pod, std::string_view reason, std::str
   w.Key("reportingInstance");
   w.String(options_.leader.identity.empty() ? options_.self_name : options_.leader.identity);
   w.EndObject();
-  KubeError e = api_.CreateEvent(pod.namespace_, {buffer.GetString(), buffer.GetSize()});
+  kube::KubeError e = api_.CreateEvent(pod.namespace_, {buffer.GetString(), buffer.GetSize()});
   if (!e.ok()) {
     errors_.Add({{"reason", "event"}}).Increment();
     Log(LogLevel::kWarn, "sweeper: cannot create event",
@@ -300,15 +301,16 @@ void Sweeper::EmitEvent(const PodOutcome& pod, std::string_view reason, std::str
   }
 }
 
-PodAction Sweeper::Delete(PodOutcome& pod, const CancelCheck& cancelled) {
+PodAction Sweeper::Delete(PodOutcome& pod, const common::CancelCheck& cancelled) {
   auto give_up = [&] { return (cancelled && cancelled()) || !MayDelete(); };
   if (give_up()) return PodAction::kNotLeader;
   if (!bucket_.Take(give_up)) return PodAction::kNotLeader;
-  Backoff backoff(options_.backoff_initial, options_.backoff_max);
+  kube::Backoff backoff(options_.backoff_initial, options_.backoff_max);
   for (int attempt = 1;; ++attempt) {
     // Checked right before every call: no DELETE leaves after the renew deadline has passed.
     if (give_up()) return PodAction::kNotLeader;
-    KubeError e = api_.DeletePod(pod.namespace_, pod.name, pod.uid, options_.grace_period_seconds);
+    kube::KubeError e =
+        api_.DeletePod(pod.namespace_, pod.name, pod.uid, options_.grace_period_seconds);
     if (e.ok()) {
       deleted_.Add({{"rule", RuleOf(pod)}}).Increment();
       ++deleted_since_sync_;
@@ -347,7 +349,7 @@ PodAction Sweeper::Delete(PodOutcome& pod, const CancelCheck& cancelled) {
   }
 }
 
-void Sweeper::Act(PodOutcome& pod, const CancelCheck& cancelled, SweepReport& report) {
+void Sweeper::Act(PodOutcome& pod, const common::CancelCheck& cancelled, SweepReport& report) {
   if (options_.dry_run || circuit_open_) {
     pod.action = options_.dry_run ? PodAction::kWouldDelete : PodAction::kCircuitOpen;
     Log(LogLevel::kWarn, "sweeper: miner pod detected",
@@ -374,7 +376,7 @@ void Sweeper::Act(PodOutcome& pod, const CancelCheck& cancelled, SweepReport& re
   }
 }
 
-SweepReport Sweeper::FullSync(const CancelCheck& cancelled) {
+SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
   ResolveSelf();
   std::shared_ptr<const policy::Policy> policy = policies_.Get();
   SweepReport report;
@@ -382,11 +384,11 @@ SweepReport Sweeper::FullSync(const CancelCheck& cancelled) {
   std::string token;
   int restarts = 0;
   int attempts = 0;
-  Backoff backoff(options_.backoff_initial, options_.backoff_max);
+  kube::Backoff backoff(options_.backoff_initial, options_.backoff_max);
   while (true) {
     if (cancelled && cancelled()) return report;
-    ListPage page;
-    KubeError e = api_.ListPods(
+    kube::ListPage page;
+    kube::KubeError e = api_.ListPods(
         token, options_.page_size,
         [&](const rapidjson::Value& pod) {
           PodOutcome outcome;
@@ -402,7 +404,7 @@ SweepReport Sweeper::FullSync(const CancelCheck& cancelled) {
         },
         &page);
     if (!e.ok()) {
-      if (e.kind == KubeError::Kind::kCancelled) return report;
+      if (e.kind == kube::KubeError::Kind::kCancelled) return report;
       if (e.IsGone() && !token.empty() && restarts < options_.list_restarts) {
         // The continue token expired: a consistent list must start over.
         errors_.Add({{"reason", "list_expired"}}).Increment();
@@ -469,11 +471,12 @@ SweepReport Sweeper::FullSync(const CancelCheck& cancelled) {
   return report;
 }
 
-SweepReport Sweeper::SweepOnce(const CancelCheck& cancelled) { return FullSync(cancelled); }
+SweepReport Sweeper::SweepOnce(const common::CancelCheck& cancelled) { return FullSync(cancelled); }
 
-void Sweeper::WatchUntilResync(const std::string& resource_version, const CancelCheck& cancelled) {
+void Sweeper::WatchUntilResync(const std::string& resource_version,
+                               const common::CancelCheck& cancelled) {
   std::string rv = resource_version;
-  Backoff backoff(options_.backoff_initial, options_.backoff_max);
+  kube::Backoff backoff(options_.backoff_initial, options_.backoff_max);
   auto deadline = clock_.Now() + options_.resync_period;
   while (!(cancelled && cancelled())) {
     auto remaining = std::chrono::duration_cast<std::chrono::seconds>(deadline - clock_.Now());
@@ -481,14 +484,14 @@ void Sweeper::WatchUntilResync(const std::string& resource_version, const Cancel
     int timeout = static_cast<int>(std::min(remaining, options_.watch_timeout).count());
     bool relist = false;
     bool got_events = false;
-    KubeError e = api_.WatchPods(
+    kube::KubeError e = api_.WatchPods(
         rv, std::max(timeout, 1),
-        [&](WatchEventType type, const rapidjson::Value& object) {
+        [&](kube::WatchEventType type, const rapidjson::Value& object) {
           got_events = true;
-          if (type == WatchEventType::kError) {
-            const auto* code = JsonMember(object, "code");
+          if (type == kube::WatchEventType::kError) {
+            const auto* code = common::JsonMember(object, "code");
             int c = code && code->IsInt() ? code->GetInt() : 0;
-            std::string message(JsonString(object, "message"));
+            std::string message(common::JsonString(object, "message"));
             if (c == 410) {
               errors_.Add({{"reason", "watch_expired"}}).Increment();
               Log(LogLevel::kInfo, "sweeper: watch expired (410), relisting",
@@ -501,9 +504,10 @@ void Sweeper::WatchUntilResync(const std::string& resource_version, const Cancel
             }
             return false;
           }
-          std::string_view object_rv = MetadataString(object, "resourceVersion");
+          std::string_view object_rv = kube::MetadataString(object, "resourceVersion");
           if (!object_rv.empty()) rv = std::string(object_rv);
-          if (type != WatchEventType::kAdded && type != WatchEventType::kModified) return true;
+          if (type != kube::WatchEventType::kAdded && type != kube::WatchEventType::kModified)
+            return true;
           std::shared_ptr<const policy::Policy> policy = policies_.Get();
           if (policy != sync_policy_) {
             // A reloaded policy first goes through a full pass and its circuit breaker.
@@ -522,7 +526,7 @@ void Sweeper::WatchUntilResync(const std::string& resource_version, const Cancel
       backoff.Reset();
       continue;
     }
-    if (e.kind == KubeError::Kind::kCancelled) return;
+    if (e.kind == kube::KubeError::Kind::kCancelled) return;
     if (e.IsGone()) {
       errors_.Add({{"reason", "watch_expired"}}).Increment();
       Log(LogLevel::kInfo, "sweeper: watch expired (410), relisting", {{"error", e.ToString()}});
@@ -537,10 +541,10 @@ void Sweeper::WatchUntilResync(const std::string& resource_version, const Cancel
   }
 }
 
-void Sweeper::Run(const StopSignal& stop) {
+void Sweeper::Run(const common::StopSignal& stop) {
   std::thread election;
   if (options_.leader_elect) {
-    elector_ = std::make_unique<LeaderElector>(api_, clock_, options_.leader);
+    elector_ = std::make_unique<kube::LeaderElector>(api_, clock_, options_.leader);
     election = std::thread([this, &stop] {
       elector_->Run(stop, [this](bool leading) { is_leader_.Set(leading ? 1 : 0); });
     });
@@ -549,7 +553,7 @@ void Sweeper::Run(const StopSignal& stop) {
   }
   auto cancelled = [this, &stop] { return stop.stopped() || !MayDelete(); };
   auto stopped = [&stop] { return stop.stopped(); };
-  Backoff backoff(options_.backoff_initial, options_.backoff_max);
+  kube::Backoff backoff(options_.backoff_initial, options_.backoff_max);
   while (!stop.stopped()) {
     if (!MayDelete()) {
       clock_.SleepFor(std::chrono::milliseconds(100), stopped);

@@ -13,12 +13,12 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/clock.h"
+#include "kube/kube_api.h"
+#include "kube/leader_elector.h"
+#include "kube/rate_limiter.h"
 #include "policy/policy_store.h"
 #include "policy/verdict.h"
-#include "sweeper/clock.h"
-#include "sweeper/kube_api.h"
-#include "sweeper/leader_elector.h"
-#include "sweeper/rate_limiter.h"
 
 namespace stratum_guard::sweeper {
 
@@ -42,7 +42,7 @@ struct Options {
   std::string self_namespace;
   std::string self_name;
   bool leader_elect = true;
-  LeaderElectionOptions leader;
+  kube::LeaderElectionOptions leader;
   bool emit_events = true;
   // Candidates kept in memory per full pass; beyond this they are counted (so the circuit
   // breaker still sees them) and left to the next pass.
@@ -94,18 +94,18 @@ std::string FormatReport(const SweepReport& report, bool dry_run);
 // Not thread-safe: one thread calls SweepOnce or Run.
 class Sweeper {
  public:
-  Sweeper(KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry, Clock& clock,
-          Options options);
+  Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry,
+          common::Clock& clock, Options options);
   ~Sweeper();
   Sweeper(const Sweeper&) = delete;  // owns metric handles and a leader elector thread
   Sweeper& operator=(const Sweeper&) = delete;
 
   // One full pass without leader election (`sweep --once`). Returns what it saw and did.
-  SweepReport SweepOnce(const CancelCheck& cancelled = nullptr);
+  SweepReport SweepOnce(const common::CancelCheck& cancelled = nullptr);
 
   // Lists, then watches, resyncing every resync_period, until `stop` fires. With leader_elect,
   // only while holding the lease: losing it stops deleting at once and goes back to waiting.
-  void Run(const StopSignal& stop);
+  void Run(const common::StopSignal& stop);
 
   bool circuit_open() const { return circuit_open_; }
   // Candidates held in memory by the last full pass, at most (bounded-memory evidence).
@@ -115,22 +115,22 @@ class Sweeper {
   // Judges one pod; fills `out` when it has findings. Returns true if it must be deleted.
   bool Judge(const policy::Policy& policy, const rapidjson::Value& pod, SweepReport& report,
              PodOutcome* out);
-  SweepReport FullSync(const CancelCheck& cancelled);
-  void Act(PodOutcome& pod, const CancelCheck& cancelled, SweepReport& report);
-  PodAction Delete(PodOutcome& pod, const CancelCheck& cancelled);
+  SweepReport FullSync(const common::CancelCheck& cancelled);
+  void Act(PodOutcome& pod, const common::CancelCheck& cancelled, SweepReport& report);
+  PodAction Delete(PodOutcome& pod, const common::CancelCheck& cancelled);
   void EmitEvent(const PodOutcome& pod, std::string_view reason, std::string_view message);
   bool MayDelete() const;
   void ResolveSelf();
-  void WatchUntilResync(const std::string& resource_version, const CancelCheck& cancelled);
+  void WatchUntilResync(const std::string& resource_version, const common::CancelCheck& cancelled);
   std::size_t BreakerThreshold(std::uint64_t scanned) const;
   void SetCircuit(bool open);
 
-  KubeApi& api_;
+  kube::KubeApi& api_;
   policy::PolicyStore& policies_;
-  Clock& clock_;
+  common::Clock& clock_;
   Options options_;
-  TokenBucket bucket_;
-  std::unique_ptr<LeaderElector> elector_;
+  kube::TokenBucket bucket_;
+  std::unique_ptr<kube::LeaderElector> elector_;
   bool circuit_open_ = false;
   std::uint64_t last_scanned_ = 0;
   std::uint64_t deleted_since_sync_ = 0;

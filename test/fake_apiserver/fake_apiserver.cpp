@@ -1155,26 +1155,22 @@ PodTemplate MinerPod(const std::string& ns, const std::string& name) {
   return pod;
 }
 
-std::string MakePodJson(const PodTemplate& p) {
-  rapidjson::StringBuffer buffer;
-  Writer w(buffer);
-  auto str = [&w](const std::string& s) {
-    w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
-  };
-  w.StartObject();
-  w.Key("kind");
-  w.String("Pod");
-  w.Key("apiVersion");
-  w.String("v1");
+namespace {
+
+void WriteString(Writer& w, const std::string& s) {
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void WriteMetadata(Writer& w, const PodTemplate& p) {
   w.Key("metadata");
   w.StartObject();
   w.Key("name");
-  str(p.name);
+  WriteString(w, p.name);
   w.Key("namespace");
-  str(p.namespace_);
+  WriteString(w, p.namespace_);
   if (!p.uid.empty()) {
     w.Key("uid");
-    str(p.uid);
+    WriteString(w, p.uid);
   }
   if (p.terminating) {
     w.Key("deletionTimestamp");
@@ -1188,13 +1184,13 @@ std::string MakePodJson(const PodTemplate& p) {
   for (const auto& [k, v] : p.labels) has_app = has_app || k == "app.kubernetes.io/name";
   if (!has_app) {
     w.Key("app.kubernetes.io/name");
-    str(p.name.substr(0, p.name.rfind('-')));
+    WriteString(w, p.name.subWriteString(w, 0, p.name.rfind('-')));
   }
   w.Key("pod-template-hash");
   w.String("6d4cf56db6");
   for (const auto& [k, v] : p.labels) {
-    w.Key(k.c_str());
-    str(v);
+    w.Key(k.c_WriteString(w, ));
+    WriteString(w, v);
   }
   w.EndObject();
   w.Key("annotations");
@@ -1211,9 +1207,9 @@ std::string MakePodJson(const PodTemplate& p) {
     w.Key("kind");
     w.String("ReplicaSet");
     w.Key("name");
-    str(p.name.substr(0, p.name.rfind('-')));
+    WriteString(w, p.name.subWriteString(w, 0, p.name.rfind('-')));
     w.Key("uid");
-    str(p.controller_uid);
+    WriteString(w, p.controller_uid);
     w.Key("controller");
     w.Bool(true);
     w.Key("blockOwnerDeletion");
@@ -1222,25 +1218,25 @@ std::string MakePodJson(const PodTemplate& p) {
     w.EndArray();
   }
   w.EndObject();
-  w.Key("spec");
-  w.StartObject();
-  w.Key("containers");
-  w.StartArray();
+}
+
+// The one container, with the fields a real API server fills in.
+void WriteContainer(Writer& w, const PodTemplate& p) {
   w.StartObject();
   w.Key("name");
   w.String("main");
   w.Key("image");
-  str(p.image);
+  WriteString(w, p.image);
   if (!p.command.empty()) {
     w.Key("command");
     w.StartArray();
-    for (const auto& c : p.command) str(c);
+    for (const auto& c : p.command) WriteString(w, c);
     w.EndArray();
   }
   if (!p.args.empty()) {
     w.Key("args");
     w.StartArray();
-    for (const auto& a : p.args) str(a);
+    for (const auto& a : p.args) WriteString(w, a);
     w.EndArray();
   }
   w.Key("env");
@@ -1248,9 +1244,9 @@ std::string MakePodJson(const PodTemplate& p) {
   for (const auto& [k, v] : p.env) {
     w.StartObject();
     w.Key("name");
-    str(k);
+    WriteString(w, k);
     w.Key("value");
-    str(v);
+    WriteString(w, v);
     w.EndObject();
   }
   w.StartObject();
@@ -1302,6 +1298,14 @@ std::string MakePodJson(const PodTemplate& p) {
   w.Key("imagePullPolicy");
   w.String("IfNotPresent");
   w.EndObject();
+}
+
+void WriteSpec(Writer& w, const PodTemplate& p) {
+  w.Key("spec");
+  w.StartObject();
+  w.Key("containers");
+  w.StartArray();
+  WriteContainer(w, p);
   w.EndArray();
   w.Key("restartPolicy");
   w.String("Always");
@@ -1316,10 +1320,13 @@ std::string MakePodJson(const PodTemplate& p) {
   w.Key("schedulerName");
   w.String("default-scheduler");
   w.EndObject();
+}
+
+void WriteStatus(Writer& w, const PodTemplate& p) {
   w.Key("status");
   w.StartObject();
   w.Key("phase");
-  str(p.phase);
+  WriteString(w, p.phase);
   w.Key("conditions");
   w.StartArray();
   for (const char* type : {"Initialized", "Ready", "ContainersReady", "PodScheduled"}) {
@@ -1342,6 +1349,21 @@ std::string MakePodJson(const PodTemplate& p) {
   w.Key("qosClass");
   w.String("Burstable");
   w.EndObject();
+}
+
+}  // namespace
+
+std::string MakePodJson(const PodTemplate& p) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("kind");
+  w.String("Pod");
+  w.Key("apiVersion");
+  w.String("v1");
+  WriteMetadata(w, p);
+  WriteSpec(w, p);
+  WriteStatus(w, p);
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};
 }

@@ -10,12 +10,12 @@
 #include <thread>
 
 #include "certs/certificates.h"
+#include "common/file_watcher.h"
+#include "common/reloader.h"
 #include "server/address.h"
-#include "server/file_watcher.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/process_metrics.h"
-#include "server/reloader.h"
 #include "server/tls_context.h"
 #include "server/webhook_handler.h"
 #include "test/testing/prometheus_text.h"
@@ -134,11 +134,11 @@ TEST(TlsContextTest, RefusesMismatchedOrBrokenMaterial) {
 }
 
 // A watcher that reports a scripted sequence of changes.
-class ScriptedWatcher : public FileWatcher {
+class ScriptedWatcher : public common::FileWatcher {
  public:
-  explicit ScriptedWatcher(std::deque<std::optional<FileChange>> script)
+  explicit ScriptedWatcher(std::deque<std::optional<common::FileChange>> script)
       : script_(std::move(script)) {}
-  std::optional<FileChange> Poll() override {
+  std::optional<common::FileChange> Poll() override {
     if (script_.empty()) return std::nullopt;
     auto next = std::move(script_.front());
     script_.pop_front();
@@ -146,19 +146,19 @@ class ScriptedWatcher : public FileWatcher {
   }
 
  private:
-  std::deque<std::optional<FileChange>> script_;
+  std::deque<std::optional<common::FileChange>> script_;
 };
 
 TEST(ReloaderTest, AppliesGoodChangesAndRefusesBadOnes) {
-  std::deque<std::optional<FileChange>> script;
-  script.push_back(std::nullopt);                                 // nothing changed
-  script.push_back(FileChange{{"good-1"}, ""});                   // applied
-  script.push_back(FileChange{{"bad"}, ""});                      // apply throws
-  script.push_back(FileChange{{}, "policy.yaml: No such file"});  // unreadable
-  script.push_back(FileChange{{"good-2"}, ""});
+  std::deque<std::optional<common::FileChange>> script;
+  script.push_back(std::nullopt);                                         // nothing changed
+  script.push_back(common::FileChange{{"good-1"}, ""});                   // applied
+  script.push_back(common::FileChange{{"bad"}, ""});                      // apply throws
+  script.push_back(common::FileChange{{}, "policy.yaml: No such file"});  // unreadable
+  script.push_back(common::FileChange{{"good-2"}, ""});
   std::string in_force = "initial";
   std::vector<bool> reports;
-  Reloader reloader(
+  common::Reloader reloader(
       "test", std::make_unique<ScriptedWatcher>(std::move(script)),
       [&](const std::vector<std::string>& c) {
         if (c.at(0) == "bad") throw std::runtime_error("does not validate");
@@ -180,7 +180,7 @@ TEST(ReloaderTest, AppliesGoodChangesAndRefusesBadOnes) {
 TEST(PollingFileWatcherTest, ReportsContentChangesOnly) {
   testing::TempDir dir;
   std::string path = dir.Write("a.txt", "one");
-  PollingFileWatcher watcher({path});
+  common::PollingFileWatcher watcher({path});
   EXPECT_FALSE(watcher.Poll());  // as it was at construction
   dir.Write("a.txt", "two");
   auto change = watcher.Poll();
@@ -217,7 +217,7 @@ TEST(PollingFileWatcherTest, FollowsTheKubernetesDataSymlinkSwap) {
   }
   std::filesystem::create_directory_symlink("..v1", dir.File("..data"));
   std::filesystem::create_symlink("..data/policy.yaml", dir.File("policy.yaml"));
-  PollingFileWatcher watcher({dir.File("policy.yaml")});
+  common::PollingFileWatcher watcher({dir.File("policy.yaml")});
   EXPECT_FALSE(watcher.Poll());
   std::filesystem::create_directory_symlink("..v2", dir.File("..data_tmp"));
   std::filesystem::rename(dir.File("..data_tmp"), dir.File("..data"));

@@ -9,8 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "kube/kube_client.h"
 #include "policy/policy.h"
-#include "sweeper/kube_client.h"
 #include "sweeper/sweeper.h"
 #include "test/fake_apiserver/fake_apiserver.h"
 
@@ -38,7 +38,7 @@ std::string Holder(const FakeApiServer& server) {
   if (!json) return {};
   rapidjson::Document doc;
   doc.Parse(json->c_str());
-  return std::string(JsonString(doc["spec"], "holderIdentity"));
+  return std::string(common::JsonString(doc["spec"], "holderIdentity"));
 }
 
 TEST(LeaderElectionIntegrationTest, TwoSweepersNeverBothDelete) {
@@ -52,10 +52,10 @@ TEST(LeaderElectionIntegrationTest, TwoSweepersNeverBothDelete) {
           .string();
   KubeconfigForm form_a;
   form_a.token = "token-a";
-  ClusterConfig config_a = LoadKubeconfig(WriteKubeconfig(server, dir + "/a", form_a));
+  kube::ClusterConfig config_a = kube::LoadKubeconfig(WriteKubeconfig(server, dir + "/a", form_a));
   KubeconfigForm form_b;
   form_b.token = "token-b";
-  ClusterConfig config_b = LoadKubeconfig(WriteKubeconfig(server, dir + "/b", form_b));
+  kube::ClusterConfig config_b = kube::LoadKubeconfig(WriteKubeconfig(server, dir + "/b", form_b));
 
   for (int i = 0; i < 20; ++i)
     server.AddPod(MakePodJson(BenignPod("apps", "web-" + std::to_string(i))));
@@ -63,7 +63,7 @@ TEST(LeaderElectionIntegrationTest, TwoSweepersNeverBothDelete) {
     server.AddPod(MakePodJson(MinerPod("apps", "early-" + std::to_string(i))));
 
   policy::PolicyStore policies(policy::Policy::Default());
-  SystemClock clock;
+  common::SystemClock clock;
   auto options_for = [](const std::string& identity) {
     Options o;
     o.leader_elect = true;
@@ -79,12 +79,12 @@ TEST(LeaderElectionIntegrationTest, TwoSweepersNeverBothDelete) {
     o.circuit_breaker_min = 100;
     return o;
   };
-  KubeClient client_a(config_a);
-  KubeClient client_b(config_b);
+  kube::KubeClient client_a(config_a);
+  kube::KubeClient client_b(config_b);
   prometheus::Registry registry_a;
   prometheus::Registry registry_b;
-  StopSignal stop_a;
-  StopSignal stop_b;
+  common::StopSignal stop_a;
+  common::StopSignal stop_b;
   Sweeper a(client_a, policies, registry_a, clock, options_for("a"));
   Sweeper b(client_b, policies, registry_b, clock, options_for("b"));
   std::thread thread_a([&] { a.Run(stop_a); });

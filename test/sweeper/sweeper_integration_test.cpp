@@ -7,8 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "kube/kube_client.h"
 #include "policy/policy.h"
-#include "sweeper/kube_client.h"
 #include "sweeper/sweeper.h"
 #include "test/fake_apiserver/fake_apiserver.h"
 #include "test/sweeper/sweeper_test_util.h"
@@ -60,8 +60,8 @@ class SweeperIntegrationTest : public ::testing::Test {
     server_.Stop();
     std::filesystem::remove_all(dir_);
   }
-  ClusterConfig Config(const KubeconfigForm& form = {}) {
-    return LoadKubeconfig(WriteKubeconfig(server_, dir_, form));
+  kube::ClusterConfig Config(const KubeconfigForm& form = {}) {
+    return kube::LoadKubeconfig(WriteKubeconfig(server_, dir_, form));
   }
   void Miner(const std::string& ns, const std::string& name) {
     server_.AddPod(MakePodJson(MinerPod(ns, name)));
@@ -72,8 +72,8 @@ class SweeperIntegrationTest : public ::testing::Test {
   // Runs the sweeper on a thread until the returned stopper is called.
   class Running {
    public:
-    Running(KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry,
-            Clock& clock, const Options& options)
+    Running(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry,
+            common::Clock& clock, const Options& options)
         : sweeper_(api, policies, registry, clock, options),
           thread_([this] { sweeper_.Run(stop_); }) {}
     ~Running() { Stop(); }
@@ -83,7 +83,7 @@ class SweeperIntegrationTest : public ::testing::Test {
     }
 
    private:
-    StopSignal stop_;
+    common::StopSignal stop_;
     Sweeper sweeper_;
     std::thread thread_;
   };
@@ -92,7 +92,7 @@ class SweeperIntegrationTest : public ::testing::Test {
   std::string dir_;
   policy::PolicyStore policies_;
   prometheus::Registry registry_;
-  SystemClock clock_;
+  common::SystemClock clock_;
   Options options_;
 };
 
@@ -106,7 +106,7 @@ TEST_F(SweeperIntegrationTest, DeletesPreExistingMinersAndLeavesOthersAndExemptN
       std::string(policy::Policy::DefaultText()) + "\nexemptions:\n  namespaces: [miner-lab]\n",
       "<default + miner-lab exemption>"));
   options_.page_size = 16;
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock_, options_);
   SweepReport report = sweeper.SweepOnce();
   EXPECT_TRUE(report.complete);
@@ -138,7 +138,7 @@ TEST_F(SweeperIntegrationTest, DryRunDeletesNothingButReports) {
   Benign("apps", "web");
   Miner("apps", "miner");
   options_.dry_run = true;
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock_, options_);
   SweepReport report = sweeper.SweepOnce();
   EXPECT_EQ(report.candidates, 1u);
@@ -153,8 +153,8 @@ TEST_F(SweeperIntegrationTest, RateLimitHolds) {
   for (int i = 0; i < 400; ++i) Benign("apps", "web-" + std::to_string(i));
   for (int i = 0; i < 15; ++i) Miner("apps", "miner-" + std::to_string(i));
   options_.max_deletions_per_minute = 5;
-  SimulatedClock clock;  // the bucket waits on it: instant, exact
-  KubeClient client(Config());
+  common::SimulatedClock clock;  // the bucket waits on it: instant, exact
+  kube::KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock, options_);
   SweepReport report = sweeper.SweepOnce();
   EXPECT_EQ(report.deleted, 15u);
@@ -166,7 +166,7 @@ TEST_F(SweeperIntegrationTest, RateLimitHolds) {
 TEST_F(SweeperIntegrationTest, CircuitBreakerHolds) {
   for (int i = 0; i < 30; ++i) Benign("apps", "web-" + std::to_string(i));
   for (int i = 0; i < 8; ++i) Miner("apps", "miner-" + std::to_string(i));
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock_, options_);
   SweepReport report = sweeper.SweepOnce();
   EXPECT_TRUE(report.circuit_open);
@@ -183,7 +183,7 @@ TEST_F(SweeperIntegrationTest, ThrottledDeletesAreRetried) {
   fault.times = 2;
   fault.retry_after_seconds = 0;
   server_.InjectFault(fault);
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock_, options_);
   SweepReport report = sweeper.SweepOnce();
   EXPECT_EQ(report.deleted, 1u);
@@ -194,7 +194,7 @@ TEST_F(SweeperIntegrationTest, ThrottledDeletesAreRetried) {
 
 TEST_F(SweeperIntegrationTest, MinerCreatedDuringTheWatchIsDeleted) {
   Benign("apps", "web");
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Running running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
   Miner("apps", "late-miner");
@@ -207,7 +207,7 @@ TEST_F(SweeperIntegrationTest, MinerCreatedDuringTheWatchIsDeleted) {
 
 TEST_F(SweeperIntegrationTest, ModifiedPodThatTurnsIntoAMinerIsDeleted) {
   Benign("apps", "web");
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Running running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
   ASSERT_TRUE(server_.UpdatePod(MakePodJson(MinerPod("apps", "web"))));
@@ -216,7 +216,7 @@ TEST_F(SweeperIntegrationTest, ModifiedPodThatTurnsIntoAMinerIsDeleted) {
 
 TEST_F(SweeperIntegrationTest, OpenCircuitAlsoHoldsDuringTheWatch) {
   for (int i = 0; i < 6; ++i) Miner("apps", "miner-" + std::to_string(i));
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Running running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
   EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_circuit_open"), 1);
@@ -230,7 +230,7 @@ TEST_F(SweeperIntegrationTest, OpenCircuitAlsoHoldsDuringTheWatch) {
 
 TEST_F(SweeperIntegrationTest, GoneLeadsToARelist) {
   Benign("apps", "web");
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Running running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
   // The live watch gets an ERROR event with a 410 Status; the sweeper lists again.
@@ -252,7 +252,7 @@ TEST_F(SweeperIntegrationTest, GoneLeadsToARelist) {
 
 TEST_F(SweeperIntegrationTest, SurvivesAnApiServerRestartMidWatch) {
   Benign("apps", "web");
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Running running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
   server_.Stop();
@@ -267,7 +267,7 @@ TEST_F(SweeperIntegrationTest, SurvivesAnApiServerRestartMidWatch) {
 TEST_F(SweeperIntegrationTest, PicksUpARotatedToken) {
   KubeconfigForm form;
   form.auth = KubeconfigForm::Auth::kTokenFile;
-  KubeClient client(Config(form));
+  kube::KubeClient client(Config(form));
   Running running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
   // The kubelet writes the new token; the API server stops accepting the old one.
@@ -287,8 +287,8 @@ TEST_F(SweeperIntegrationTest, ThousandsOfPodsWithBoundedMemory) {
   }
   server_.LoadPods(pods);
   options_.page_size = 100;
-  SimulatedClock clock;
-  KubeClient client(Config());
+  common::SimulatedClock clock;
+  kube::KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock, options_);
   SweepReport report = sweeper.SweepOnce();
   EXPECT_TRUE(report.complete);
@@ -311,7 +311,7 @@ TEST_F(SweeperIntegrationTest, ExpiredContinueTokenRestartsTheList) {
   expire.status = 410;
   expire.reason = "Expired";
   server_.InjectFault(expire);
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Sweeper sweeper(client, policies_, registry_, clock_, options_);
   SweepReport report = sweeper.SweepOnce();
   EXPECT_TRUE(report.complete);
@@ -324,7 +324,7 @@ TEST_F(SweeperIntegrationTest, ExpiredContinueTokenRestartsTheList) {
 
 TEST_F(SweeperIntegrationTest, PolicyReloadResyncsThroughTheCircuitBreaker) {
   for (int i = 0; i < 3; ++i) Benign("apps", "web-" + std::to_string(i));
-  KubeClient client(Config());
+  kube::KubeClient client(Config());
   Running running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));
   // A reload: same text, new snapshot.

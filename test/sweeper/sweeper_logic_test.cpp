@@ -5,8 +5,8 @@
 #include "policy/policy.h"
 #include "sweeper/sweeper.h"
 #include "test/fake_apiserver/fake_apiserver.h"
-#include "test/sweeper/fake_kube_api.h"
 #include "test/sweeper/sweeper_test_util.h"
+#include "test/testing/fake_kube_api.h"
 
 namespace stratum_guard::sweeper {
 namespace {
@@ -14,7 +14,7 @@ namespace {
 using fake_apiserver::MakePodJson;
 using fake_apiserver::MinerPod;
 using fake_apiserver::PodTemplate;
-using testing::FakeKubeApi;
+using kube::testing::FakeKubeApi;
 using testing::MetricValue;
 using testing::StatusError;
 
@@ -41,7 +41,7 @@ class SweeperLogicTest : public ::testing::Test {
   }
 
   FakeKubeApi api_;
-  SimulatedClock clock_;
+  common::SimulatedClock clock_;
   policy::PolicyStore policies_;
   prometheus::Registry registry_;
   Options options_;
@@ -85,14 +85,14 @@ TEST_F(SweeperLogicTest, EventsNameThePodRuleAndEvidence) {
   ASSERT_EQ(events.size(), 1u);
   rapidjson::Document e;
   e.Parse(events[0].c_str());
-  EXPECT_EQ(JsonString(e, "reason"), "MinerPodDeleted");
-  EXPECT_EQ(JsonString(e, "type"), "Warning");
-  EXPECT_EQ(JsonString(e["involvedObject"], "uid"), "uid-team-a-miner-1");
-  EXPECT_EQ(JsonString(e["involvedObject"], "kind"), "Pod");
-  EXPECT_EQ(JsonString(e["source"], "component"), "stratum-guard");
-  EXPECT_EQ(MetadataString(e, "namespace"), "team-a");
-  EXPECT_EQ(MetadataString(e, "name").substr(0, 8), "miner-1.");
-  std::string message(JsonString(e, "message"));
+  EXPECT_EQ(common::JsonString(e, "reason"), "MinerPodDeleted");
+  EXPECT_EQ(common::JsonString(e, "type"), "Warning");
+  EXPECT_EQ(common::JsonString(e["involvedObject"], "uid"), "uid-team-a-miner-1");
+  EXPECT_EQ(common::JsonString(e["involvedObject"], "kind"), "Pod");
+  EXPECT_EQ(common::JsonString(e["source"], "component"), "stratum-guard");
+  EXPECT_EQ(kube::MetadataString(e, "namespace"), "team-a");
+  EXPECT_EQ(kube::MetadataString(e, "name").substr(0, 8), "miner-1.");
+  std::string message(common::JsonString(e, "message"));
   EXPECT_NE(message.find("rule "), std::string::npos) << message;
   EXPECT_NE(message.find("xmrig"), std::string::npos) << message;  // the evidence
   EXPECT_NE(message.find("stratum-url"), std::string::npos) << message;
@@ -166,7 +166,7 @@ TEST_F(SweeperLogicTest, RateLimitHolds) {
 
 TEST_F(SweeperLogicTest, RetriesThrottlingHonouringRetryAfter) {
   Miner("apps", "miner-1");
-  KubeError throttled = StatusError(429);
+  kube::KubeError throttled = StatusError(429);
   throttled.retry_after = std::chrono::seconds(7);
   api_.FailNext("delete", throttled);
   api_.FailNext("delete", StatusError(503));

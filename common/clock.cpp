@@ -1,0 +1,73 @@
+#include "common/clock.h"
+
+#include <algorithm>
+#include <thread>
+
+namespace stratum_guard::common {
+
+bool SystemClock::SleepFor(std::chrono::milliseconds duration, const CancelCheck& cancelled) {
+  constexpr std::chrono::milliseconds kSlice{50};
+  auto deadline = std::chrono::steady_clock::now() + duration;
+  while (true) {
+    if (cancelled && cancelled()) return false;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return true;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(kSlice, deadline - now));
+  }
+}
+
+SimulatedClock::SimulatedClock()
+    // An arbitrary fixed calendar start keeps timestamps in tests reproducible.
+    : now_(std::chrono::steady_clock::time_point{} + std::chrono::hours(1000)),
+      wall_(std::chrono::system_clock::time_point{} + std::chrono::seconds(1'800'000'000)) {}
+
+Clock::Steady SimulatedClock::Now() const {
+  std::lock_guard lock(mu_);
+  return now_;
+}
+
+Clock::Wall SimulatedClock::WallNow() const {
+  std::lock_guard lock(mu_);
+  return wall_;
+}
+
+bool SimulatedClock::SleepFor(std::chrono::milliseconds duration, const CancelCheck& cancelled) {
+  if (cancelled && cancelled()) return false;
+  std::lock_guard lock(mu_);
+  now_ += duration;
+  wall_ += duration;
+  slept_ += duration;
+  return true;
+}
+
+void SimulatedClock::Advance(std::chrono::milliseconds duration) {
+  std::lock_guard lock(mu_);
+  now_ += duration;
+  wall_ += duration;
+}
+
+std::chrono::milliseconds SimulatedClock::slept() const {
+  std::lock_guard lock(mu_);
+  return slept_;
+}
+
+void StopSignal::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool StopSignal::stopped() const {
+  std::lock_guard lock(mu_);
+  return stopped_;
+}
+
+bool StopSignal::WaitFor(std::chrono::milliseconds duration) const {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, duration, [this] { return stopped_; });
+}
+
+}  // namespace stratum_guard::common

@@ -1,0 +1,183 @@
+#include "kube/kube_api.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdio>
+#include <ctime>
+
+namespace stratum_guard::kube {
+
+std::string_view WatchEventTypeName(WatchEventType type) {
+  switch (type) {
+    case WatchEventType::kAdded:
+      return "ADDED";
+    case WatchEventType::kModified:
+      return "MODIFIED";
+    case WatchEventType::kDeleted:
+      return "DELETED";
+    case WatchEventType::kBookmark:
+      return "BOOKMARK";
+    case WatchEventType::kError:
+      return "ERROR";
+  }
+  return "ERROR";
+}
+
+std::string_view MetadataString(const rapidjson::Value& object, std::string_view name) {
+  const rapidjson::Value* metadata = common::JsonMember(object, "metadata");
+  if (metadata == nullptr) return {};
+  return common::JsonString(*metadata, name);
+}
+
+namespace {
+
+void TimeParts(common::Clock::Wall time, std::tm* tm, long* micros) {
+  auto since = time.time_since_epoch();
+  auto secs = std::chrono::floor<std::chrono::seconds>(since);
+  *micros = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::microseconds>(since - secs).count());
+  std::time_t t = static_cast<std::time_t>(secs.count());
+  gmtime_r(&t, tm);
+}
+
+}  // namespace
+
+std::string FormatMicroTime(common::Clock::Wall time) {
+  std::tm tm{};
+  long micros = 0;
+  TimeParts(time, &tm, &micros);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+  return buf;
+}
+
+std::string FormatTime(common::Clock::Wall time) {
+  std::tm tm{};
+  long micros = 0;
+  TimeParts(time, &tm, &micros);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::optional<common::Clock::Wall> ParseTime(std::string_view text) {
+  int year, mon, day, hour, min, sec;
+  int consumed = 0;
+  std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &mon, &day, &hour, &min, &sec,
+                  &consumed) != 6) {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(static_cast<std::size_t>(consumed));
+  long micros = 0;
+  if (!rest.empty() && rest.front() == '.') {
+    rest.remove_prefix(1);
+    int digits = 0;
+    while (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') {
+      if (digits < 6) micros = micros * 10 + (rest.front() - '0');
+      ++digits;
+      rest.remove_prefix(1);
+    }
+    if (digits == 0) return std::nullopt;
+    for (int i = digits; i < 6; ++i) micros *= 10;
+  }
+  if (rest != "Z") return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = min;
+  tm.tm_sec = sec;
+  std::time_t t = timegm(&tm);
+  return common::Clock::Wall(std::chrono::seconds(t)) + std::chrono::microseconds(micros);
+}
+
+std::string LeaseToJson(const Lease& lease) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("apiVersion");
+  w.String("coordination.k8s.io/v1");
+  w.Key("kind");
+  w.String("Lease");
+  w.Key("metadata");
+  w.StartObject();
+  w.Key("name");
+  w.String(lease.name);
+  w.Key("namespace");
+  w.String(lease.namespace_);
+  if (!lease.resource_version.empty()) {
+    w.Key("resourceVersion");
+    w.String(lease.resource_version);
+  }
+  w.EndObject();
+  w.Key("spec");
+  w.StartObject();
+  // An empty holder is how a released lease looks (client-go writes "" on release).
+  w.Key("holderIdentity");
+  w.String(lease.holder_identity);
+  w.Key("leaseDurationSeconds");
+  w.Int(lease.lease_duration_seconds);
+  if (!lease.acquire_time.empty()) {
+    w.Key("acquireTime");
+    w.String(lease.acquire_time);
+  }
+  if (!lease.renew_time.empty()) {
+    w.Key("renewTime");
+    w.String(lease.renew_time);
+  }
+  w.Key("leaseTransitions");
+  w.Int(lease.lease_transitions);
+  w.EndObject();
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+bool LeaseFromJson(const rapidjson::Value& object, Lease* out) {
+  const rapidjson::Value* metadata = common::JsonMember(object, "metadata");
+  if (metadata == nullptr || !metadata->IsObject()) return false;
+  Lease lease;
+  lease.name = common::JsonString(*metadata, "name");
+  lease.namespace_ = common::JsonString(*metadata, "namespace");
+  lease.resource_version = common::JsonString(*metadata, "resourceVersion");
+  if (const rapidjson::Value* spec = common::JsonMember(object, "spec"); spec && spec->IsObject()) {
+    lease.holder_identity = common::JsonString(*spec, "holderIdentity");
+    lease.acquire_time = common::JsonString(*spec, "acquireTime");
+    lease.renew_time = common::JsonString(*spec, "renewTime");
+    if (const auto* d = common::JsonMember(*spec, "leaseDurationSeconds"); d && d->IsInt()) {
+      lease.lease_duration_seconds = d->GetInt();
+    }
+    if (const auto* t = common::JsonMember(*spec, "leaseTransitions"); t && t->IsInt()) {
+      lease.lease_transitions = t->GetInt();
+    }
+  }
+  *out = std::move(lease);
+  return true;
+}
+
+std::string DeleteOptionsJson(const std::string& uid, std::optional<std::int64_t> grace) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("kind");
+  w.String("DeleteOptions");
+  w.Key("apiVersion");
+  w.String("v1");
+  w.Key("preconditions");
+  w.StartObject();
+  w.Key("uid");
+  w.String(uid);
+  w.EndObject();
+  if (grace) {
+    w.Key("gracePeriodSeconds");
+    w.Int64(*grace);
+  }
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+}  // namespace stratum_guard::kube

@@ -1,0 +1,362 @@
+// The real client against the fake HTTPS API server: TLS, authentication, pagination, watch,
+// deletes with preconditions, Status decoding, leases, events, keep-alive and restarts.
+#include "kube/kube_client.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "test/fake_apiserver/fake_apiserver.h"
+
+namespace stratum_guard::kube {
+namespace {
+
+using fake_apiserver::BenignPod;
+using fake_apiserver::FakeApiServer;
+using fake_apiserver::KubeconfigForm;
+using fake_apiserver::MakePodJson;
+using fake_apiserver::WriteKubeconfig;
+
+std::string TempDir(const std::string& tag) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("sg-client-" + std::to_string(::getpid()) + "-" + tag);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+class KubeClientTest : public ::testing::Test {
+ protected:
+  KubeClientTest() : server_(ServerOptions()) {}
+  static FakeApiServer::Options ServerOptions() {
+    FakeApiServer::Options o;
+    o.bookmark_interval = std::chrono::milliseconds(200);
+    return o;
+  }
+  void SetUp() override {
+    server_.Start();
+    dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  void TearDown() override {
+    server_.Stop();
+    std::filesystem::remove_all(dir_);
+  }
+  ClusterConfig Config(const KubeconfigForm& form = {}) {
+    return LoadKubeconfig(WriteKubeconfig(server_, dir_, form));
+  }
+  std::string AddPod(const std::string& ns, const std::string& name) {
+    return server_.AddPod(MakePodJson(BenignPod(ns, name)));
+  }
+  KubeError List(KubeClient& client, std::vector<std::string>* names = nullptr) {
+    ListPage page;
+    return client.ListPods(
+        "", 0,
+        [&](const rapidjson::Value& pod) {
+          if (names) names->emplace_back(MetadataString(pod, "name"));
+        },
+        &page);
+  }
+
+  FakeApiServer server_;
+  std::string dir_;
+};
+
+TEST_F(KubeClientTest, ListsPageByPage) {
+  for (int i = 0; i < 25; ++i) AddPod("ns-" + std::to_string(i % 4), "pod-" + std::to_string(i));
+  KubeClient client(Config());
+  std::vector<std::string> names;
+  std::string token;
+  std::string rv;
+  int pages = 0;
+  do {
+    ListPage page;
+    KubeError e = client.ListPods(
+        token, 10,
+        [&](const rapidjson::Value& pod) { names.emplace_back(MetadataString(pod, "name")); },
+        &page);
+    ASSERT_TRUE(e.ok()) << e.ToString();
+    if (rv.empty()) rv = page.resource_version;
+    EXPECT_EQ(page.resource_version, rv);  // one consistent list
+    token = page.continue_token;
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names.size(), 25u);
+  EXPECT_LE(client.max_pods_held(), 10u);
+  EXPECT_EQ(client.connections_opened(), 1u);  // keep-alive
+}
+
+TEST_F(KubeClientTest, ExpiredContinueTokenIs410Expired) {
+  for (int i = 0; i < 5; ++i) AddPod("a", "p" + std::to_string(i));
+  KubeClient client(Config());
+  ListPage page;
+  ASSERT_TRUE(client
+                  .ListPods(
+                      "", 2, [](const rapidjson::Value&) {}, &page)
+                  .ok());
+  server_.ExpireContinueTokens();
+  ListPage next;
+  KubeError e = client.ListPods(
+      page.continue_token, 2, [](const rapidjson::Value&) {}, &next);
+  EXPECT_TRUE(e.IsGone());
+  EXPECT_EQ(e.reason, "Expired");
+  EXPECT_NE(e.message.find("continue parameter is too old"), std::string::npos);
+}
+
+TEST_F(KubeClientTest, MissingOrWrongTokenIs401) {
+  ClusterConfig config = Config();
+  config.token.clear();
+  KubeClient anonymous(config);
+  KubeError e = List(anonymous);
+  EXPECT_TRUE(e.IsUnauthorized()) << e.ToString();
+  EXPECT_EQ(e.reason, "Unauthorized");
+  config.token = "wrong";
+  KubeClient wrong(config);
+  EXPECT_TRUE(List(wrong).IsUnauthorized());
+  EXPECT_EQ(server_.unauthorized(), 2u);
+}
+
+TEST_F(KubeClientTest, RotatedTokenFileIsReadAgain) {
+  KubeconfigForm form;
+  form.auth = KubeconfigForm::Auth::kTokenFile;
+  KubeClient client(Config(form));
+  ASSERT_TRUE(List(client).ok());
+  server_.SetToken("rotated-token");
+  EXPECT_TRUE(List(client).IsUnauthorized());
+  std::ofstream(dir_ + "/token") << "rotated-token\n";
+  EXPECT_TRUE(List(client).ok());
+}
+
+TEST_F(KubeClientTest, ClientCertificateInlineAndFiles) {
+  for (bool inline_data : {true, false}) {
+    KubeconfigForm form;
+    form.auth = KubeconfigForm::Auth::kClientCert;
+    form.inline_data = inline_data;
+    KubeClient client(Config(form));
+    KubeError e = List(client);
+    EXPECT_TRUE(e.ok()) << "inline=" << inline_data << ": " << e.ToString();
+  }
+}
+
+TEST_F(KubeClientTest, CaFileForm) {
+  KubeconfigForm form;
+  form.inline_data = false;
+  KubeClient client(Config(form));
+  EXPECT_TRUE(List(client).ok());
+}
+
+TEST_F(KubeClientTest, VerifiesTheServerCertificate) {
+  FakeApiServer other;  // another CA
+  ClusterConfig config = Config();
+  config.ca_pem = other.ca_pem();
+  KubeClient untrusted(config);
+  KubeError e = List(untrusted);
+  EXPECT_EQ(e.kind, KubeError::Kind::kTransport);
+  EXPECT_NE(e.message.find("tls handshake"), std::string::npos) << e.message;
+
+  config.insecure_skip_tls_verify = true;
+  KubeClient insecure(config);
+  EXPECT_TRUE(List(insecure).ok());
+
+  ClusterConfig wrong_name = Config();
+  wrong_name.tls_server_name = "not-the-server.example";
+  KubeClient mismatch(wrong_name);
+  EXPECT_EQ(List(mismatch).kind, KubeError::Kind::kTransport);
+
+  ClusterConfig by_name = Config();
+  by_name.host = "localhost";  // in the certificate's SANs; SNI is sent for names
+  KubeClient named(by_name);
+  EXPECT_TRUE(List(named).ok());
+}
+
+TEST_F(KubeClientTest, BadPemIsAConfigError) {
+  ClusterConfig config = Config();
+  config.ca_pem = "not a certificate";
+  EXPECT_THROW(KubeClient{config}, KubeConfigError);
+  ClusterConfig key = Config();
+  key.client_cert_pem = server_.client_cert_pem();
+  key.client_key_pem = "garbage";
+  EXPECT_THROW(KubeClient{key}, KubeConfigError);
+}
+
+TEST_F(KubeClientTest, DeleteWithUidPrecondition) {
+  std::string uid = AddPod("apps", "victim");
+  KubeClient client(Config());
+  KubeError conflict = client.DeletePod("apps", "victim", "some-other-uid", 5);
+  EXPECT_TRUE(conflict.IsConflict()) << conflict.ToString();
+  EXPECT_NE(conflict.message.find("Precondition failed: UID in precondition"), std::string::npos);
+  EXPECT_TRUE(server_.HasPod("apps", "victim"));
+  EXPECT_TRUE(client.DeletePod("apps", "victim", uid, 5).ok());
+  EXPECT_FALSE(server_.HasPod("apps", "victim"));
+  KubeError gone = client.DeletePod("apps", "victim", uid, 5);
+  EXPECT_TRUE(gone.IsNotFound());
+  EXPECT_EQ(gone.message, "pods \"victim\" not found");
+  auto deletes = server_.deletes();
+  ASSERT_EQ(deletes.size(), 3u);
+  EXPECT_EQ(deletes[1].precondition_uid, uid);
+  EXPECT_EQ(deletes[1].grace_period_seconds, 5);
+  EXPECT_EQ(deletes[1].status, 200);
+}
+
+TEST_F(KubeClientTest, ThrottlingCarriesRetryAfter) {
+  std::string uid = AddPod("apps", "p");
+  FakeApiServer::Fault fault;
+  fault.method = "DELETE";
+  fault.retry_after_seconds = 3;
+  server_.InjectFault(fault);
+  KubeClient client(Config());
+  KubeError e = client.DeletePod("apps", "p", uid, 0);
+  EXPECT_EQ(e.code, 429);
+  EXPECT_TRUE(e.IsRetriable());
+  ASSERT_TRUE(e.retry_after);
+  EXPECT_EQ(e.retry_after->count(), 3);
+  EXPECT_TRUE(client.DeletePod("apps", "p", uid, 0).ok());
+}
+
+TEST_F(KubeClientTest, GetPodAndNotFound) {
+  std::string uid = AddPod("apps", "p");
+  KubeClient client(Config());
+  std::string got;
+  EXPECT_TRUE(client
+                  .GetPod("apps", "p",
+                          [&](const rapidjson::Value& pod) { got = MetadataString(pod, "uid"); })
+                  .ok());
+  EXPECT_EQ(got, uid);
+  EXPECT_TRUE(client.GetPod("apps", "nope", [](const rapidjson::Value&) {}).IsNotFound());
+}
+
+TEST_F(KubeClientTest, LeasesUseOptimisticConcurrency) {
+  KubeClient client(Config());
+  Lease lease;
+  lease.namespace_ = "sg";
+  lease.name = "l";
+  lease.holder_identity = "a";
+  lease.lease_duration_seconds = 15;
+  Lease out;
+  EXPECT_TRUE(client.GetLease("sg", "l", &out).IsNotFound());
+  ASSERT_TRUE(client.CreateLease(lease, &out).ok());
+  EXPECT_FALSE(out.resource_version.empty());
+  KubeError exists = client.CreateLease(lease, &out);
+  EXPECT_EQ(exists.code, 409);
+  EXPECT_EQ(exists.reason, "AlreadyExists");
+  Lease current;
+  ASSERT_TRUE(client.GetLease("sg", "l", &current).ok());
+  EXPECT_EQ(current.holder_identity, "a");
+  Lease update = current;
+  update.holder_identity = "b";
+  Lease stored;
+  ASSERT_TRUE(client.UpdateLease(update, &stored).ok());
+  EXPECT_NE(stored.resource_version, current.resource_version);
+  KubeError stale = client.UpdateLease(update, &stored);  // the old resourceVersion again
+  EXPECT_TRUE(stale.IsConflict());
+  EXPECT_NE(stale.message.find("the object has been modified"), std::string::npos);
+  update.resource_version.clear();
+  EXPECT_EQ(client.UpdateLease(update, &stored).code, 422);
+}
+
+TEST_F(KubeClientTest, CreatesEvents) {
+  KubeClient client(Config());
+  EXPECT_TRUE(client
+                  .CreateEvent("apps", R"({"apiVersion":"v1","kind":"Event","metadata":{"name":)"
+                                       R"("p.1","namespace":"apps"},"reason":"R","type":"Warning",)"
+                                       R"("involvedObject":{"kind":"Pod","name":"p","uid":"u"}})")
+                  .ok());
+  auto events = server_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, "R");
+  EXPECT_EQ(events[0].involved_uid, "u");
+  KubeError mismatch =
+      client.CreateEvent("other", R"({"metadata":{"name":"x","namespace":"apps"}})");
+  EXPECT_EQ(mismatch.code, 400);
+}
+
+TEST_F(KubeClientTest, WatchStreamsEventsAndBookmarks) {
+  AddPod("apps", "before");
+  KubeClient client(Config());
+  ListPage page;
+  ASSERT_TRUE(client
+                  .ListPods(
+                      "", 0, [](const rapidjson::Value&) {}, &page)
+                  .ok());
+  std::vector<std::string> changes;
+  int bookmarks = 0;
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    AddPod("apps", "during");
+    server_.RemovePod("apps", "before");
+  });
+  KubeError e = client.WatchPods(
+      page.resource_version, 30,
+      [&](WatchEventType type, const rapidjson::Value& object) {
+        if (type == WatchEventType::kBookmark) {
+          EXPECT_FALSE(MetadataString(object, "resourceVersion").empty());
+          ++bookmarks;
+        } else {
+          changes.push_back(std::string(WatchEventTypeName(type)) + " " +
+                            std::string(MetadataString(object, "name")));
+        }
+        return !(changes.size() >= 2 && bookmarks >= 1);
+      },
+      nullptr);
+  producer.join();
+  ASSERT_TRUE(e.ok()) << e.ToString();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0], "ADDED during");
+  EXPECT_EQ(changes[1], "DELETED before");
+  EXPECT_GE(bookmarks, 1);
+}
+
+TEST_F(KubeClientTest, WatchFromACompactedVersionGets410) {
+  KubeClient client(Config());
+  std::string old_rv = std::to_string(server_.resource_version());
+  AddPod("apps", "p");
+  server_.Compact();
+  int code = 0;
+  KubeError e = client.WatchPods(
+      old_rv, 30,
+      [&](WatchEventType type, const rapidjson::Value& object) {
+        if (type == WatchEventType::kError) code = object["code"].GetInt();
+        return false;
+      },
+      nullptr);
+  EXPECT_TRUE(e.ok());
+  EXPECT_EQ(code, 410);
+  server_.SetWatchGoneAsHttpStatus(true);
+  KubeError http = client.WatchPods(
+      old_rv, 30, [](WatchEventType, const rapidjson::Value&) { return true; }, nullptr);
+  EXPECT_TRUE(http.IsGone()) << http.ToString();
+  EXPECT_EQ(http.reason, "Expired");
+}
+
+TEST_F(KubeClientTest, WatchEndsAtTimeoutAndOnCancel) {
+  KubeClient client(Config());
+  std::string rv = std::to_string(server_.resource_version());
+  auto ignore = [](WatchEventType, const rapidjson::Value&) { return true; };
+  EXPECT_TRUE(client.WatchPods(rv, 1, ignore, nullptr).ok());  // server-side timeoutSeconds
+  auto start = std::chrono::steady_clock::now();
+  KubeError e = client.WatchPods(rv, 600, ignore, [start] {
+    return std::chrono::steady_clock::now() - start > std::chrono::milliseconds(300);
+  });
+  EXPECT_EQ(e.kind, KubeError::Kind::kCancelled);
+}
+
+TEST_F(KubeClientTest, ServerRestartBreaksTheWatchAndPooledConnectionsRecover) {
+  KubeClient client(Config());
+  ASSERT_TRUE(List(client).ok());
+  std::thread restarter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    server_.Stop();
+  });
+  std::string rv = std::to_string(server_.resource_version());
+  KubeError e = client.WatchPods(
+      rv, 600, [](WatchEventType, const rapidjson::Value&) { return true; }, nullptr);
+  restarter.join();
+  EXPECT_EQ(e.kind, KubeError::Kind::kTransport) << e.ToString();
+  EXPECT_EQ(List(client).kind, KubeError::Kind::kTransport);  // nobody listening
+  server_.Start();
+  EXPECT_TRUE(List(client).ok());  // same port, new connection
+}
+
+}  // namespace
+}  // namespace stratum_guard::kube

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kube/kube_api.h"
+
+namespace stratum_guard::kube::testing {
+
+// An in-process KubeApi for unit tests of the sweeper logic and leader election: pods as JSON,
+// pages of `limit`, leases with resourceVersion checks, and per-call failure injection.
+// Watches return at once (unit tests drive full passes; watches are tested over HTTPS).
+class FakeKubeApi : public KubeApi {
+ public:
+  void AddPod(const std::string& pod_json);  // needs metadata.namespace/name/uid
+  bool HasPod(const std::string& ns, const std::string& name) const;
+
+  // The next `count` calls of `method` ("list", "delete", "event", "get_lease", "update_lease",
+  // "create_lease", "get_pod") fail with `error`.
+  void FailNext(const std::string& method, KubeError error, int count = 1);
+  // The next `count` list calls that carry a continue token get 410 Expired.
+  void ExpireContinueTokens(int count) { expire_continue_ = count; }
+
+  KubeError ListPods(const std::string& continue_token, int limit, const PodVisitor& visit,
+                     ListPage* page) override;
+  KubeError WatchPods(const std::string& resource_version, int timeout_seconds,
+                      const WatchVisitor& visit, const common::CancelCheck& cancelled) override;
+  KubeError GetPod(const std::string& ns, const std::string& name,
+                   const PodVisitor& visit) override;
+  KubeError DeletePod(const std::string& ns, const std::string& name, const std::string& uid,
+                      std::optional<std::int64_t> grace_period_seconds) override;
+  KubeError CreateEvent(const std::string& ns, const std::string& event_json) override;
+  KubeError GetLease(const std::string& ns, const std::string& name, Lease* out) override;
+  KubeError CreateLease(const Lease& lease, Lease* out) override;
+  KubeError UpdateLease(const Lease& lease, Lease* out) override;
+
+  struct Deletion {
+    std::string ns, name, uid;
+    std::optional<std::int64_t> grace;
+  };
+  std::vector<Deletion> deletions() const;
+  std::vector<std::string> events() const;  // JSON bodies
+  int calls(const std::string& method) const;
+  Lease lease(const std::string& ns, const std::string& name) const;
+
+ private:
+  bool Fail(const std::string& method, KubeError* error);
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> pods_;  // "ns/name" -> json
+  std::map<std::string, std::vector<KubeError>> failures_;
+  std::map<std::string, int> calls_;
+  std::vector<Deletion> deletions_;
+  std::vector<std::string> events_;
+  std::map<std::string, Lease> leases_;
+  int rv_ = 100;
+  int expire_continue_ = 0;
+};
+
+KubeError StatusError(int code, std::string reason = {});
+
+}  // namespace stratum_guard::kube::testing
