@@ -139,7 +139,11 @@ class Scanner {
   // skipped when that scan found nothing for its field class.
   void ScanText(std::string_view text, const FieldRef& field, std::string_view note,
                 bool prefiltered = false);
+  void ResolveEnv(const Container& c);
+  void CollectCommandLine(const Container& c);
   void Prefilter();
+  void ScanEnv(int env_base);
+  void ScanCommandLine();
   void ScanWords(const std::vector<ScanWord>& words, bool in_script);
   void ScanHosts(std::string_view text, const FieldRef& field, std::string_view note);
   void ScanScript(std::string_view script, const FieldRef& field, int depth, std::string_view note);
@@ -471,10 +475,16 @@ void Scanner::Scan(const Container& c) {
   decode_budget_ = kDecodeBudget;
 
   ScanImage(c.image);
+  ResolveEnv(c);
+  CollectCommandLine(c);
+  Prefilter();
+  ScanEnv(1 + static_cast<int>(c.command.size() + c.args.size()));
+  ScanCommandLine();
+}
 
+void Scanner::ResolveEnv(const Container& c) {
   // The container's literal env, with $(VAR) references to earlier variables expanded as the
   // kubelet does. valueFrom variables are unknown here and stay unexpanded wherever used.
-  const int env_base = 1 + static_cast<int>(c.command.size() + c.args.size());
   env_.reserve(c.env.size());
   auto env_lookup = [this](std::string_view name) { return EnvLookup(name); };
   for (std::size_t k = 0; k < c.env.size(); ++k) {
@@ -487,7 +497,10 @@ void Scanner::Scan(const Container& c) {
     env_.emplace_back(var.name, value);
     env_index_.push_back(static_cast<int>(k));
   }
+}
 
+void Scanner::CollectCommandLine(const Container& c) {
+  auto env_lookup = [this](std::string_view name) { return EnvLookup(name); };
   // command then args, as one command line (the kubelet runs command + args).
   std::vector<Element>& elements = elements_;
   elements.clear();
@@ -507,9 +520,11 @@ void Scanner::Scan(const Container& c) {
     }
     elements.push_back({raw, field, note});
   }
+}
 
-  Prefilter();
-
+// Each literal env value, as text and as words. `env_base` is the position of env[0] after
+// the command line, so that findings keep the container's field order.
+void Scanner::ScanEnv(int env_base) {
   for (std::size_t e = 0; e < env_.size(); ++e) {
     const int k = env_index_[e];
     std::string_view value = env_[e].second;
@@ -521,7 +536,12 @@ void Scanner::Scan(const Container& c) {
     for (const text::Word& w : split_) words_.push_back({w.text, false, field, {}});
     ScanWords(words_, false);
   }
+}
 
+// The command line word by word, following wrappers (env, nice, timeout, busybox) to the
+// command and shells or interpreters to the inline script they run.
+void Scanner::ScanCommandLine() {
+  const std::vector<Element>& elements = elements_;
   words_.clear();
   bool command_position = true;
   bool in_wrapper = false;

@@ -85,7 +85,17 @@ net::io_context& Server::NextLoop() {
 void Server::Start() {
   if (started_) throw std::logic_error("Server::Start called twice");
   if (auto policy = policies_.Get()) metrics_.SetPolicyRules(policy->rule_count());
+  LoadTlsAndWatch();
+  WatchPolicy();
+  Listen();
+  if (!reloaders_.empty() && options_.reload_interval.count() > 0) ScheduleReload();
+  started_ = true;
+  ready_ = true;
+  RunWorkers();
+}
 
+// The serving certificate from files (watched for changes) or from memory (development mode).
+void Server::LoadTlsAndWatch() {
   if (!options_.tls_cert_file.empty()) {
     if (options_.tls_key_file.empty()) throw std::runtime_error("--tls-cert needs --tls-key");
     std::vector<std::string> paths = {options_.tls_cert_file, options_.tls_key_file};
@@ -107,19 +117,23 @@ void Server::Start() {
     }
     LoadTls(contents);
   }
+}
 
-  if (!options_.policy_file.empty()) {
-    std::string source = options_.policy_file;
-    reloaders_.push_back(std::make_unique<common::Reloader>(
-        "policy", std::make_unique<common::PollingFileWatcher>(std::vector<std::string>{source}),
-        [this, source](const std::vector<std::string>& c) {
-          std::shared_ptr<const policy::Policy> next = policy::Policy::Compile(c.at(0), source);
-          policies_.Set(next);
-          metrics_.SetPolicyRules(next->rule_count());
-        },
-        [this](bool ok) { metrics_.RecordPolicyReload(ok); }));
-  }
+void Server::WatchPolicy() {
+  if (options_.policy_file.empty()) return;
+  std::string source = options_.policy_file;
+  reloaders_.push_back(std::make_unique<common::Reloader>(
+      "policy", std::make_unique<common::PollingFileWatcher>(std::vector<std::string>{source}),
+      [this, source](const std::vector<std::string>& c) {
+        std::shared_ptr<const policy::Policy> next = policy::Policy::Compile(c.at(0), source);
+        policies_.Set(next);
+        metrics_.SetPolicyRules(next->rule_count());
+      },
+      [this](bool ok) { metrics_.RecordPolicyReload(ok); }));
+}
 
+// Binds both ports (throws on a bad address or a port in use) and starts accepting.
+void Server::Listen() {
   tcp::endpoint webhook = EndpointOrThrow(options_.listen);
   tcp::endpoint metrics = EndpointOrThrow(options_.metrics_listen);
   auto next_loop = [this]() -> net::io_context& { return NextLoop(); };
@@ -152,11 +166,9 @@ void Server::Start() {
         !options_.client_ca_file.empty() || !options_.tls_material.client_ca_pem.empty()}});
   Log(LogLevel::kInfo, "listening",
       {{"listener", "metrics"}, {"address", FormatEndpoint(metrics_endpoint_)}, {"tls", false}});
+}
 
-  if (!reloaders_.empty() && options_.reload_interval.count() > 0) ScheduleReload();
-
-  started_ = true;
-  ready_ = true;
+void Server::RunWorkers() {
   for (auto& loop : loops_) {
     workers_.emplace_back([io = loop.get()] {
       // Keeps a loop with no connection yet from returning at once.

@@ -104,6 +104,11 @@ class Server {
   std::mutex reload_mutex_;
   std::vector<std::unique_ptr<common::Reloader>> reloaders_;
   boost::asio::io_context& NextLoop();
+  // The steps of Start().
+  void LoadTlsAndWatch();
+  void WatchPolicy();
+  void Listen();
+  void RunWorkers();
 
   // Declared after everything sessions refer to: destroying an io_context destroys pending
   // handlers, and with them the last references to sessions. loops_[0] also runs the
