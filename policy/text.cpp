@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/text.h"
+
 namespace stratum_guard::policy::text {
 namespace {
 
@@ -390,17 +392,10 @@ void DecodeHexBlobs(std::string_view text, std::size_t* budget, std::vector<std:
 }
 
 std::string Truncate(std::string_view text, std::size_t max_bytes) {
-  std::string out;
-  bool cut = text.size() > max_bytes;
-  if (cut) {
-    std::size_t end = max_bytes - 3;
-    // Never cut inside a UTF-8 sequence: back off continuation bytes (10xxxxxx).
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    text = text.substr(0, end);
+  std::string out = common::TruncateUtf8(text, max_bytes, "\xE2\x80\xA6");  // U+2026
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }
-  out.reserve(text.size() + 3);
-  for (char c : text) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-  if (cut) out += "\xE2\x80\xA6";  // U+2026 HORIZONTAL ELLIPSIS
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/text.h"
 #include "policy/workload.h"
 
 namespace stratum_guard::server {
@@ -74,14 +75,6 @@ std::string_view KindToJudge(const AdmissionRequest& request) {
   return {};
 }
 
-// Cuts at a UTF-8 boundary at or below max_bytes.
-std::size_t Utf8Cut(std::string_view text, std::size_t max_bytes) {
-  if (text.size() <= max_bytes) return text.size();
-  std::size_t cut = max_bytes;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return cut;
-}
-
 std::string JoinRuleIds(std::span<const policy::Finding> findings, std::size_t max_bytes) {
   std::vector<std::string_view> ids;
   for (const policy::Finding& f : findings) {
@@ -113,14 +106,6 @@ std::string ObjectRef(std::string_view kind, std::string_view namespace_, std::s
 }
 
 }  // namespace
-
-std::string TruncateUtf8(std::string_view text, std::size_t max_bytes) {
-  if (text.size() <= max_bytes) return std::string(text);
-  if (max_bytes < 3) return std::string(text.substr(0, Utf8Cut(text, max_bytes)));
-  std::string out(text.substr(0, Utf8Cut(text, max_bytes - 3)));
-  out += "...";
-  return out;
-}
 
 std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionRequest* request) {
   *request = AdmissionRequest{};
@@ -233,10 +218,10 @@ std::string DenyMessage(std::string_view kind, std::string_view namespace_, std:
                         std::span<const policy::Finding> deny_findings, std::string_view docs_url) {
   const policy::Finding& first = deny_findings.front();
   std::string head = "stratum-guard denied ";
-  head += TruncateUtf8(ObjectRef(kind, namespace_, name), 200);
+  head += common::TruncateUtf8(ObjectRef(kind, namespace_, name), 200);
   head += ": ";
   std::string tail = " (rule ";
-  tail += TruncateUtf8(first.rule_id, 64);
+  tail += common::TruncateUtf8(first.rule_id, 64);
   tail += ")";
   std::size_t others = deny_findings.size() - 1;
   if (others > 0) {
@@ -244,12 +229,12 @@ std::string DenyMessage(std::string_view kind, std::string_view namespace_, std:
             JoinRuleIds(deny_findings.subspan(1), 200) + ")";
   }
   tail += ". See ";
-  tail += TruncateUtf8(docs_url, 300);
+  tail += common::TruncateUtf8(docs_url, 300);
   tail += '#';
-  tail += TruncateUtf8(first.rule_id, 64);
+  tail += common::TruncateUtf8(first.rule_id, 64);
   std::size_t budget =
       kDenyMessageMaxLength - std::min(kDenyMessageMaxLength - 16, head.size() + tail.size());
-  return head + TruncateUtf8(first.message, budget) + tail;
+  return head + common::TruncateUtf8(first.message, budget) + tail;
 }
 
 std::vector<std::string> WarningMessages(std::span<const policy::Finding> warn_findings) {
@@ -260,16 +245,16 @@ std::vector<std::string> WarningMessages(std::span<const policy::Finding> warn_f
   constexpr std::size_t kReserve = 64;
   for (std::size_t i = 0; i < warn_findings.size(); ++i) {
     const policy::Finding& f = warn_findings[i];
-    std::string suffix = " (rule " + TruncateUtf8(f.rule_id, 40) + ")";
+    std::string suffix = " (rule " + common::TruncateUtf8(f.rule_id, 40) + ")";
     std::size_t budget = kWarningTargetLength - kPrefix.size() - suffix.size();
-    std::string line = std::string(kPrefix) + TruncateUtf8(f.message, budget) + suffix;
+    std::string line = std::string(kPrefix) + common::TruncateUtf8(f.message, budget) + suffix;
     bool last = i + 1 == warn_findings.size();
     if (total + line.size() > kWarningsTotalLength - (last ? 0 : kReserve)) {
       std::size_t rest = warn_findings.size() - i;
-      out.push_back(TruncateUtf8("stratum-guard: and " + std::to_string(rest) +
-                                     " more warnings (rules " +
-                                     JoinRuleIds(warn_findings.subspan(i), 60) + ")",
-                                 kWarningTargetLength));
+      out.push_back(common::TruncateUtf8("stratum-guard: and " + std::to_string(rest) +
+                                             " more warnings (rules " +
+                                             JoinRuleIds(warn_findings.subspan(i), 60) + ")",
+                                         kWarningTargetLength));
       break;
     }
     total += line.size();

@@ -85,8 +85,4 @@ std::string DenyMessage(std::string_view kind, std::string_view namespace_, std:
 // kWarningsTotalLength; when they do not all fit the last one says "and N more".
 std::vector<std::string> WarningMessages(std::span<const policy::Finding> warn_findings);
 
-// Cuts `text` to at most `max_bytes` bytes without splitting a UTF-8 sequence, ending with
-// "..." when anything was cut.
-std::string TruncateUtf8(std::string_view text, std::size_t max_bytes);
-
 }  // namespace stratum_guard::server

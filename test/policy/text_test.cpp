@@ -159,6 +159,7 @@ TEST(TruncateTest, ShortLongUtf8AndControl) {
   std::string utf8 = std::string(76, 'a') + "\xC3\xA9" + std::string(10, 'b');
   EXPECT_EQ(Truncate(utf8), std::string(76, 'a') + "\xE2\x80\xA6");
   EXPECT_EQ(Truncate("a\nb\tc"), "a b c");
+  EXPECT_EQ(Truncate("abcdef", 2), "ab") << "a limit under the ellipsis' size must not wrap";
 }
 
 TEST(ToLowerTest, Ascii) {

@@ -334,19 +334,5 @@ TEST(WarningMessagesTest, FewShortWarningsAreKeptWhole) {
   EXPECT_EQ(w[1], "stratum-guard: container \"app\" env[W] has y (rule wallet-address)");
 }
 
-TEST(TruncateUtf8Test, NeverSplitsACodePoint) {
-  std::string text = "ab\xc3\xa9\xc3\xa9\xc3\xa9";  // "abééé"
-  for (std::size_t n = 0; n <= text.size(); ++n) {
-    std::string cut = TruncateUtf8(text, n);
-    EXPECT_LE(cut.size(), n);
-    rapidjson::Document doc;
-    std::string json = "[\"" + cut + "\"]";
-    doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.c_str());
-    EXPECT_FALSE(doc.HasParseError()) << n;
-  }
-  EXPECT_EQ(TruncateUtf8("hello", 5), "hello");
-  EXPECT_EQ(TruncateUtf8("hello world", 8), "hello...");
-}
-
 }  // namespace
 }  // namespace stratum_guard::server
