@@ -1,6 +1,6 @@
-// An engine fault over real TLS: the server in this process, with a policy whose evaluation
-// fails (Policy::FailingForTesting), must answer 500 so the API server's failurePolicy decides,
-// never a verdict of its own.
+// The server in this process, over real TLS, with policies a test swaps in: an engine fault
+// (Policy::FailingForTesting) must be answered 500 so the API server's failurePolicy decides,
+// never with a verdict of its own; exempted findings must be counted.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -18,7 +18,7 @@ namespace {
 
 namespace http = boost::beast::http;
 
-class WebhookFaultTest : public ::testing::Test {
+class InProcessServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     certs::PemPair pair = certs::DevelopmentCertificate();
@@ -54,7 +54,7 @@ class WebhookFaultTest : public ::testing::Test {
   std::unique_ptr<Server> server_;
 };
 
-TEST_F(WebhookFaultTest, AnswersInternalErrorAndCountsIt) {
+TEST_F(InProcessServerTest, AnswersInternalErrorAndCountsIt) {
   testing::Response r = Post(fixtures::DeploymentReview("xmrig/xmrig", fixtures::kStratumArgs));
   EXPECT_EQ(r.result_int(), 500u);
   EXPECT_EQ(r.body(), "{\"error\":\"policy evaluation failed\"}\n");
@@ -69,7 +69,7 @@ TEST_F(WebhookFaultTest, AnswersInternalErrorAndCountsIt) {
   EXPECT_EQ(metrics.Value("stratum_guard_findings_total"), 0) << "no made-up finding";
 }
 
-TEST_F(WebhookFaultTest, ARequestWithNothingToJudgeIsStillAnswered) {
+TEST_F(InProcessServerTest, ARequestWithNothingToJudgeIsStillAnswered) {
   // A DELETE is never evaluated, so a broken engine does not block it.
   fixtures::ReviewSpec spec;
   spec.operation = "DELETE";
@@ -77,11 +77,29 @@ TEST_F(WebhookFaultTest, ARequestWithNothingToJudgeIsStillAnswered) {
   EXPECT_EQ(r.result_int(), 200u);
 }
 
-TEST_F(WebhookFaultTest, AWorkingPolicySwappedInJudgesAgain) {
+TEST_F(InProcessServerTest, AWorkingPolicySwappedInJudgesAgain) {
   policies_.Set(policy::Policy::Default());
   testing::Response r = Post(fixtures::DeploymentReview("xmrig/xmrig", fixtures::kStratumArgs));
   EXPECT_EQ(r.result_int(), 200u);
   EXPECT_NE(r.body().find("\"allowed\":false"), std::string::npos) << r.body();
+}
+
+TEST_F(InProcessServerTest, ExemptedFindingsAreCountedByRule) {
+  policies_.Set(policy::Policy::Compile(
+      "exemptions: {namespaces: [miner-lab]}\n" + std::string(policy::Policy::DefaultText()),
+      "exempt.yaml"));
+  fixtures::ReviewSpec spec;
+  spec.namespace_ = "miner-lab";
+  spec.object =
+      fixtures::Object("Deployment", fixtures::Containers("xmrig/xmrig"), "bench", "miner-lab");
+  testing::Response r = Post(fixtures::Review(spec));
+  ASSERT_EQ(r.result_int(), 200u);
+  EXPECT_NE(r.body().find("\"allowed\":true"), std::string::npos) << r.body();
+  testing::Exposition metrics = Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_exemptions_total",
+                          {{"rule", "miner-image"}, {"source", "admission"}}),
+            1);
+  EXPECT_EQ(metrics.Value("stratum_guard_findings_total"), 0);
 }
 
 }  // namespace
