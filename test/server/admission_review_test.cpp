@@ -35,7 +35,11 @@ const policy::Policy& DefaultPolicy() {
   return *policy;
 }
 
-JudgeOptions Options() { return JudgeOptions{"https://docs.example/POLICY.md"}; }
+JudgeOptions Options() {
+  JudgeOptions options;
+  options.docs_url = "https://docs.example/POLICY.md";
+  return options;
+}
 
 rapidjson::Document ParseResponse(const std::string& text) {
   rapidjson::Document doc;

@@ -26,7 +26,8 @@ class InProcessServerTest : public ::testing::Test {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "127.0.0.1:0";
-    options.tls_material = {pair.certificate_pem, pair.private_key_pem};
+    options.tls_material.certificate_pem = pair.certificate_pem;
+    options.tls_material.private_key_pem = pair.private_key_pem;
     options.workers = 1;
     server_ = std::make_unique<Server>(options, policies_, registry_);
     server_->Start();

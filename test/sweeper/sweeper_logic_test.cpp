@@ -71,8 +71,14 @@ TEST_F(SweeperLogicTest, DeletesMinersAcrossNamespacesAndLeavesTheRest) {
   EXPECT_EQ(api_.deletions()[0].grace, 5);
   EXPECT_EQ(api_.calls("list"), 5);  // 33 pods in pages of 7
   EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_pods_scanned_total"), 33);
+  // The exempt pod is listed with what its exemption silenced; the deleted ones after it.
+  ASSERT_EQ(report.pods.size(), 3u);
+  EXPECT_EQ(report.pods[0].name, "miner-exempt");
+  EXPECT_TRUE(report.pods[0].findings.empty());
+  EXPECT_FALSE(report.pods[0].exempted.empty());
+  ASSERT_EQ(report.pods[1].action, PodAction::kDeleted);
   EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_pods_deleted_total",
-                        {{"rule", report.pods[0].findings[0].rule_id}}),
+                        {{"rule", report.pods[1].findings[0].rule_id}}),
             2);
   EXPECT_GT(MetricValue(registry_, "stratum_guard_sweeper_last_full_sync_timestamp_seconds"), 0);
   EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_circuit_open"), 0);
