@@ -45,7 +45,11 @@ const std::shared_ptr<const Policy>& DefaultPolicy() {
 }
 
 const sg::server::JudgeOptions& Options() {
-  static const sg::server::JudgeOptions options{"https://stratum-guard.example/docs/rules"};
+  static const sg::server::JudgeOptions options = [] {
+    sg::server::JudgeOptions o;
+    o.docs_url = "https://stratum-guard.example/docs/rules";
+    return o;
+  }();
   return options;
 }
 

@@ -44,6 +44,8 @@ std::string_view OutcomeName(Outcome outcome) {
       return "not judged";
     case Outcome::kSkipped:
       return "skipped";
+    case Outcome::kError:
+      return "error";
   }
   return "skipped";
 }
@@ -87,6 +89,11 @@ Judgement Judge(const ManifestObject& object, const Evaluator& evaluate,
   }
   workload->namespace_ = j.namespace_;  // views j's string, alive until Evaluate returns
   j.verdict = evaluate(*workload);
+  if (j.verdict.Failed()) {
+    j.outcome = Outcome::kError;
+    j.note = j.verdict.error;
+    return j;
+  }
   j.outcome = j.verdict.Denied()   ? Outcome::kDenied
               : j.verdict.Warned() ? Outcome::kWarned
                                    : Outcome::kAllowed;
@@ -132,6 +139,9 @@ Summary Report::Summarize() const {
       case Outcome::kSkipped:
         ++s.skipped;
         break;
+      case Outcome::kError:
+        ++s.errors;
+        break;
     }
   }
   s.judged = s.allowed + s.warned + s.denied;
@@ -139,8 +149,8 @@ Summary Report::Summarize() const {
 }
 
 int Report::ExitCode() const {
-  if (!errors.empty()) return 2;
-  Summary s = Summarize();
+  const Summary s = Summarize();
+  if (s.errors > 0) return 2;
   return s.denied > 0 ? 1 : 0;
 }
 

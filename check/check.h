@@ -23,6 +23,7 @@ enum class Outcome {
   kDenied,     // judged; some deny finding
   kNotJudged,  // its kind carries no pod template (Service, ConfigMap, custom resources)
   kSkipped,    // not a Kubernetes object at all (no kind, not a mapping): a warning
+  kError,      // the policy failed to evaluate it (note says why): neither allowed nor denied
 };
 std::string_view OutcomeName(Outcome outcome);  // "allowed", "warned", "denied", ...
 
@@ -36,7 +37,7 @@ struct Judgement {
   std::string namespace_;  // metadata.namespace, or the default namespace given to Check
   std::string name;        // metadata.name (or generateName)
   Outcome outcome = Outcome::kSkipped;
-  std::string note;  // why it was not judged or skipped; empty for judged objects
+  std::string note;  // why it was not judged, skipped or errored; empty for judged objects
   policy::Verdict verdict;
   // 1-based line of each finding's field (parallel to verdict.findings / verdict.exempted),
   // the object's line when the field's own line is unknown (JSON input).
@@ -53,7 +54,9 @@ struct Summary {
   int allowed = 0;
   int not_judged = 0;
   int skipped = 0;
-  int errors = 0;  // files or documents that could not be read or parsed
+  // Files or documents that could not be read or parsed, and objects the policy failed to
+  // evaluate.
+  int errors = 0;
 };
 
 struct Report {
@@ -62,7 +65,8 @@ struct Report {
   int files = 0;
 
   Summary Summarize() const;
-  // 2 when any path could not be read or parsed, else 1 when any object is denied, else 0.
+  // 2 when any path could not be read or parsed or any object errored, else 1 when any object
+  // is denied, else 0.
   int ExitCode() const;
 };
 

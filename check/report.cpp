@@ -35,7 +35,11 @@ void WriteFindingLine(std::ostream& out, const Judgement& j, const policy::Findi
   out << "  " << Where(j.file, line) << ": "
       << (exempted ? std::string("exempted ") + std::string(policy::ActionName(f.action))
                    : std::string(policy::ActionName(f.action)))
-      << ' ' << f.rule_id << ' ' << f.path << ": " << f.message << '\n';
+      << ' ' << f.rule_id << ' ' << f.path << ": " << f.message;
+  if (exempted && f.exempted_by != policy::ExemptedBy::kNone) {
+    out << " (" << policy::ExemptedByName(f.exempted_by) << " exemption)";
+  }
+  out << '\n';
 }
 
 template <typename Writer>
@@ -66,6 +70,10 @@ void WriteFindings(Writer& w, const std::vector<policy::Finding>& findings,
     String(w, f.evidence);
     w.Key("message");
     String(w, f.message);
+    if (f.exempted_by != policy::ExemptedBy::kNone) {
+      w.Key("exemption");
+      String(w, policy::ExemptedByName(f.exempted_by));
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -92,6 +100,9 @@ void WriteText(const Report& report, std::ostream& out, std::ostream& err,
         continue;
       case Outcome::kNotJudged:
         if (!options.quiet) out << head << ObjectName(j) << ": not judged (" << j.note << ")\n";
+        continue;
+      case Outcome::kError:
+        out << head << ObjectName(j) << ": error: " << j.note << '\n';
         continue;
       case Outcome::kAllowed:
         if (options.quiet) continue;

@@ -41,6 +41,7 @@ struct ServeFlags {
   std::string dev_cert_dir = "dev-certs";
   std::string policy_file;
   std::string docs_url = "https://github.com/stratum-guard/stratum-guard/blob/main/docs/POLICY.md";
+  std::optional<policy::Enforcement> enforcement;  // --enforcement, for the webhook and sweeper
   unsigned workers = 0;
   std::size_t max_body_bytes = 8 << 20;
   std::size_t max_connections = 1024;
@@ -108,6 +109,7 @@ int RunServe(const ServeFlags& flags) {
   }
   common::SetLogLevel(level);
   SweeperConfig sweeper_config = flags.sweeper;
+  sweeper_config.options.enforcement = flags.enforcement;
   if (flags.sweep) {
     if (std::string error = FinishSweeperConfig(sweeper_config, kube::ProcessEnv());
         !error.empty()) {
@@ -138,6 +140,7 @@ int RunServe(const ServeFlags& flags) {
   options.client_ca_file = flags.client_ca;
   options.policy_file = flags.policy_file;
   options.docs_url = flags.docs_url;
+  options.enforcement = flags.enforcement;
   options.workers = flags.workers;
   options.limits.max_body_bytes = flags.max_body_bytes;
   options.max_connections = flags.max_connections;
@@ -153,7 +156,10 @@ int RunServe(const ServeFlags& flags) {
   }
   Log(LogLevel::kInfo, "policy loaded",
       {{"source", flags.policy_file.empty() ? std::string("<default>") : flags.policy_file},
-       {"rules", static_cast<std::int64_t>(initial->rule_count())}});
+       {"rules", static_cast<std::int64_t>(initial->rule_count())},
+       {"enforcement", policy::EnforcementName(flags.enforcement.value_or(
+                           initial->enforcement().value_or(policy::Enforcement::kEnforce)))},
+       {"enforcement_pinned_by_flag", flags.enforcement.has_value()}});
   policy::PolicyStore policies(initial);
   auto registry = std::make_shared<prometheus::Registry>();
 
@@ -238,7 +244,9 @@ Command AddServeCommand(CLI::App& root) {
                   "Policy file (YAML), reloaded; default: the embedded policy");
   app->add_option("--docs-url", flags->docs_url, "Where denial messages point (#rule-id appended)")
       ->capture_default_str();
-  app->add_option("--workers", flags->workers, "Worker threads (0: hardware threads)")
+  AddEnforcementFlag(*app, flags->enforcement);
+  app->add_option("--workers", flags->workers,
+                  "Worker threads (0: the container's CPU quota, else hardware threads)")
       ->capture_default_str();
   app->add_option("--max-body-bytes", flags->max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str();

@@ -126,6 +126,9 @@ void RunSweeper(const SweeperConfig& config, policy::PolicyStore& policies,
   common::Log(
       common::LogLevel::kInfo, "sweeper: starting",
       {{"dry_run", config.options.dry_run},
+       {"enforcement_flag", config.options.enforcement
+                                ? policy::EnforcementName(*config.options.enforcement)
+                                : std::string_view("(from the policy)")},
        {"leader_elect", config.options.leader_elect},
        {"identity", config.options.leader.identity},
        {"lease", config.options.leader.lease_namespace + "/" + config.options.leader.lease_name}});
@@ -149,6 +152,7 @@ Command AddSweepCommand(CLI::App& root) {
   app->add_option("--log-level", state->log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error"}));
+  AddEnforcementFlag(*app, state->config.options.enforcement);
   AddSweeperFlags(*app, state->config);
 
   auto run = [state]() -> int {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -93,6 +94,8 @@ struct FlagSpec {
 };
 
 struct Policy::Impl {
+  std::optional<Enforcement> enforcement;
+  std::string fail_for_testing;  // Policy::FailingForTesting: Evaluate throws this when set
   std::vector<RuleInfo> rules;
   std::vector<CompiledRule> compiled;
   Exemptions exemptions;

@@ -446,10 +446,17 @@ std::unique_ptr<Policy::Impl> Loader::Load(std::string_view yaml_text) {
     Fail(e.mark.line < 0 ? 0 : e.mark.line + 1, "YAML syntax error: " + e.msg);
   }
   if (!root.IsMap()) Fail(root, "a policy must be a mapping with \"version\" and \"rules\"");
-  CheckKeys(root, "policy", {"version", "exemptions", "rules"});
+  CheckKeys(root, "policy", {"version", "enforcement", "exemptions", "rules"});
   if (!root["version"]) Fail(root, "policy has no \"version\" (use version: 1)");
   if (Scalar(root["version"], "version") != "1") {
     Fail(root["version"], "unsupported version \"" + root["version"].Scalar() + "\" (use 1)");
+  }
+  if (const YAML::Node enforcement = root["enforcement"]) {
+    const std::string name = Scalar(enforcement, "enforcement");
+    impl_->enforcement = ParseEnforcement(name);
+    if (!impl_->enforcement) {
+      Fail(enforcement, "unknown enforcement \"" + name + "\" (expected enforce, warn or audit)");
+    }
   }
   if (root["exemptions"]) impl_->exemptions = ParseExemptions(root["exemptions"], "exemptions");
   const YAML::Node rules = root["rules"];

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <stdexcept>
 
 #include "policy/compiled.h"
 #include "policy/text.h"
@@ -637,8 +638,15 @@ struct Ordered {
   Finding finding;
 };
 
+// Which of `e`'s exemptions, if any, covers a container running `image` in `namespace_`.
+ExemptedBy ExemptionFor(const Exemptions& e, std::string_view namespace_, std::string_view image) {
+  if (e.CoversNamespace(namespace_)) return ExemptedBy::kNamespace;
+  if (e.CoversImage(image)) return ExemptedBy::kImage;
+  return ExemptedBy::kNone;
+}
+
 void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verdict) {
-  const bool namespace_exempt = p.exemptions.CoversNamespace(workload.namespace_);
+  if (!p.fail_for_testing.empty()) throw std::runtime_error(p.fail_for_testing);
   thread_local Scanner scanner;
   scanner.Reset(p);
   std::vector<Ordered> findings;
@@ -648,19 +656,20 @@ void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verd
     scanner.Scan(c);
     std::vector<Hit>& hits = scanner.hits();
     if (hits.empty()) continue;
-    const bool image_exempt = p.exemptions.CoversImage(c.image);
-    std::vector<bool> rule_exempt(hits.size(), false);
+    const ExemptedBy policy_exempt = ExemptionFor(p.exemptions, workload.namespace_, c.image);
+    std::vector<ExemptedBy> rule_exempt(hits.size(), ExemptedBy::kNone);
     for (std::size_t h = 0; h < hits.size(); ++h) {
       const Exemptions& e = p.compiled[hits[h].rule].exempt;
-      rule_exempt[h] =
-          !e.Empty() && (e.CoversNamespace(workload.namespace_) || e.CoversImage(c.image));
+      if (!e.Empty()) rule_exempt[h] = ExemptionFor(e, workload.namespace_, c.image);
     }
     // Supporting evidence escalates when another listed signal fired in the same container.
     for (std::size_t h = 0; h < hits.size(); ++h) {
       const CompiledRule& rule = p.compiled[hits[h].rule];
-      if (!rule.combines || rule_exempt[h]) continue;
+      if (!rule.combines || rule_exempt[h] != ExemptedBy::kNone) continue;
       for (std::size_t o = 0; o < hits.size(); ++o) {
-        if (o == h || rule_exempt[o] || hits[o].rule == hits[h].rule) continue;
+        if (o == h || rule_exempt[o] != ExemptedBy::kNone || hits[o].rule == hits[h].rule) {
+          continue;
+        }
         if (std::find(rule.combine_with.begin(), rule.combine_with.end(), hits[o].rule) !=
             rule.combine_with.end()) {
           hits[h].action = std::max(hits[h].action, rule.combine_action);
@@ -703,8 +712,9 @@ void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verd
         m += FieldName(c, other.field);
       }
       f.evidence = hit.evidence;
-      bool exempt = namespace_exempt || image_exempt || rule_exempt[h];
-      (exempt ? exempted : findings).push_back({ci, hit.field.position, std::move(f)});
+      f.exempted_by = policy_exempt != ExemptedBy::kNone ? policy_exempt : rule_exempt[h];
+      (f.exempted_by != ExemptedBy::kNone ? exempted : findings)
+          .push_back({ci, hit.field.position, std::move(f)});
     }
   }
   auto by_order = [](const Ordered& a, const Ordered& b) {
@@ -745,26 +755,33 @@ std::shared_ptr<const Policy> Policy::Default() {
 
 std::string_view Policy::DefaultText() { return embedded::DefaultPolicyText(); }
 
+std::shared_ptr<const Policy> Policy::FailingForTesting(std::string what) {
+  std::unique_ptr<Impl> impl = CompilePolicyImpl(DefaultText(), "<failing-for-testing>");
+  impl->fail_for_testing = what.empty() ? "injected failure" : std::move(what);
+  return std::shared_ptr<const Policy>(new Policy(std::move(impl)));
+}
+
 Verdict Policy::Evaluate(const Workload& workload) const {
   Verdict verdict;
   try {
     EvaluateInto(*impl_, workload, verdict);
   } catch (const std::exception& e) {
-    // Only allocation failure can get here. Fail closed: a miner must not slip through because
-    // the webhook ran short of memory; the webhook's failurePolicy is the place to choose
-    // otherwise.
+    // An error, never a verdict: a made-up deny would override the failurePolicy the admin
+    // chose and let the sweeper delete a pod nobody judged.
     verdict = Verdict{};
-    Finding f;
-    f.rule_id = "internal-error";
-    f.action = Action::kDeny;
-    f.message = std::string("policy evaluation failed: ") + e.what();
     try {
-      verdict.findings.push_back(std::move(f));
+      verdict.error = std::string("policy evaluation failed: ") + e.what();
     } catch (...) {
+      verdict.error = "out of memory";  // fits the small-string buffer: cannot throw
     }
+  } catch (...) {
+    verdict = Verdict{};
+    verdict.error = "unknown error";
   }
   return verdict;
 }
+
+std::optional<Enforcement> Policy::enforcement() const { return impl_->enforcement; }
 
 const std::vector<RuleInfo>& Policy::rules() const { return impl_->rules; }
 

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,7 +39,7 @@ struct RuleInfo {
 // A compiled, immutable policy. Compile() does all the work (YAML parsing, validation, RE2
 // compilation, building literal sets); Evaluate() only reads, so one snapshot is shared by any
 // number of threads through std::shared_ptr<const Policy> without locks. Exceptions are thrown
-// only by Compile(); Evaluate() never throws on any input.
+// only by Compile(); Evaluate() never throws: a fault inside it is a Verdict with an error.
 class Policy {
  public:
   // `source` names the text in errors (a file path, or "<default>").
@@ -47,8 +48,15 @@ class Policy {
   static std::shared_ptr<const Policy> Default();
   static std::string_view DefaultText();
 
+  // Test seam: the default policy, except that every Evaluate() fails with `what`, as an engine
+  // fault would. Lets tests walk each consumer's error path; never used by the binary.
+  static std::shared_ptr<const Policy> FailingForTesting(std::string what);
+
   Verdict Evaluate(const Workload& workload) const;
 
+  // The policy file's `enforcement:`, or nullopt when it has none (the consumers then enforce,
+  // unless the --enforcement flag says otherwise).
+  std::optional<Enforcement> enforcement() const;
   const std::vector<RuleInfo>& rules() const;
   std::size_t rule_count() const { return rules().size(); }
 

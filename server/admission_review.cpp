@@ -137,6 +137,12 @@ std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionReque
     return error;
   }
   if (request->operation.empty()) return "request.operation is missing";
+  if (const rapidjson::Value* user = Member(*r, "userInfo"); user != nullptr && !user->IsNull()) {
+    if (!user->IsObject()) return "request.userInfo must be an object";
+    if (!OptionalString(*user, "username", &request->user, &error, "request.userInfo")) {
+      return error;
+    }
+  }
   if (const rapidjson::Value* dry_run = Member(*r, "dryRun"); dry_run != nullptr) {
     if (dry_run->IsBool()) {
       request->dry_run = dry_run->GetBool();
@@ -180,6 +186,8 @@ Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
   if (j.name.empty()) j.name = std::string(MetadataString(request.object, "generateName"));
   j.namespace_ = std::string(MetadataString(request.object, "namespace"));
   if (j.namespace_.empty()) j.namespace_ = std::string(request.namespace_);
+  j.enforcement =
+      options.enforcement.value_or(policy.enforcement().value_or(policy::Enforcement::kEnforce));
 
   // Removing or attaching to something cannot start a miner.
   if (request.operation == "DELETE" || request.operation == "CONNECT") return j;
@@ -196,21 +204,33 @@ Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
   workload->namespace_ = j.namespace_;
 
   policy::Verdict verdict = policy.Evaluate(*workload);
+  if (verdict.Failed()) {
+    j.decision = Decision::kError;
+    j.error = std::move(verdict.error);
+    return j;
+  }
   std::vector<policy::Finding> denies;
   std::vector<policy::Finding> warns;
   for (const policy::Finding& f : verdict.findings) {
     if (f.action == policy::Action::kDeny) denies.push_back(f);
     if (f.action == policy::Action::kWarn) warns.push_back(f);
   }
-  if (!denies.empty()) {
-    j.decision = Decision::kDenied;
-    j.message = DenyMessage(kind, j.namespace_, j.name, denies, options.docs_url);
-  } else if (!warns.empty()) {
-    j.decision = Decision::kWarned;
+  if (j.enforcement == policy::Enforcement::kWarn) {
+    warns.insert(warns.begin(), denies.begin(), denies.end());
+    denies.clear();
   }
-  // Warnings ride along with a denial too: they tell the developer what else to fix.
-  j.warnings = WarningMessages(warns);
+  if (j.enforcement != policy::Enforcement::kAudit) {
+    if (!denies.empty()) {
+      j.decision = Decision::kDenied;
+      j.message = DenyMessage(kind, j.namespace_, j.name, denies, options.docs_url);
+    } else if (!warns.empty()) {
+      j.decision = Decision::kWarned;
+    }
+    // Warnings ride along with a denial too: they tell the developer what else to fix.
+    j.warnings = WarningMessages(warns);
+  }
   j.findings = std::move(verdict.findings);
+  j.exempted = std::move(verdict.exempted);
   return j;
 }
 

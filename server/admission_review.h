@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@ struct AdmissionRequest {
   std::string_view name;
   std::string_view namespace_;
   std::string_view operation;  // CREATE, UPDATE, DELETE, CONNECT
+  std::string_view user;       // userInfo.username: who asked, for the log
   bool dry_run = false;
   const rapidjson::Value* object = nullptr;  // nullptr when absent or null
 };
@@ -47,10 +49,14 @@ std::string_view DecisionName(Decision decision);  // "allowed", "denied", "warn
 
 struct JudgeOptions {
   std::string docs_url;  // "<docs_url>#<rule-id>" is where a denial points the developer
+  // --enforcement: wins over the policy's `enforcement:`; nullopt lets the policy decide.
+  std::optional<policy::Enforcement> enforcement;
 };
 
 struct Judgement {
+  // kError: the policy failed to evaluate (`error` says why); the answer is a 500, not a review.
   Decision decision = Decision::kAllowed;
+  policy::Enforcement enforcement = policy::Enforcement::kEnforce;  // the mode that applied
   // The kind that was judged ("Deployment"), or empty when the request carried nothing to
   // judge (DELETE, CONNECT, a kind without a pod template, another subresource).
   std::string_view judged_kind;
@@ -59,9 +65,13 @@ struct Judgement {
   std::string message;     // the denial's status message; empty unless denied
   std::vector<std::string> warnings;
   std::vector<policy::Finding> findings;  // every finding (deny, warn, audit) for logs/metrics
+  std::vector<policy::Finding> exempted;  // findings an exemption silenced, for logs/metrics
+  std::string error;                      // why the evaluation failed; empty unless kError
 };
 
-// Judges the request with `policy`. Never throws on any request content.
+// Judges the request with `policy` under the enforcement in force (options.enforcement, else the
+// policy's, else enforce): `warn` answers every deny as a warning, `audit` allows without
+// warnings. Never throws on any request content.
 Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
                 const JudgeOptions& options);
 

@@ -28,6 +28,13 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                     .Name("stratum_guard_findings_total")
                     .Help("Policy findings in admission reviews, by rule and action.")
                     .Register(registry)),
+      // Registered by the sweeper too (source="sweeper"), with the same help: the registry
+      // merges the two into one family.
+      exemptions_(prometheus::BuildCounter()
+                      .Name("stratum_guard_exemptions_total")
+                      .Help("Findings an exemption silenced, by rule and source (admission, "
+                            "sweeper).")
+                      .Register(registry)),
       policy_reloads_(prometheus::BuildCounter()
                           .Name("stratum_guard_policy_reloads_total")
                           .Help("Policy file reloads, by result (success, error).")
@@ -113,6 +120,10 @@ void ServerMetrics::RecordAdmission(std::string_view kind, std::string_view oper
 
 void ServerMetrics::RecordFinding(std::string_view rule, std::string_view action) {
   findings_.Add({{"rule", std::string(rule)}, {"action", std::string(action)}}).Increment();
+}
+
+void ServerMetrics::RecordExemption(std::string_view rule) {
+  exemptions_.Add({{"rule", std::string(rule)}, {"source", "admission"}}).Increment();
 }
 
 void ServerMetrics::RecordPolicyReload(bool ok) {

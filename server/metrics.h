@@ -33,6 +33,8 @@ class ServerMetrics {
   void RecordAdmission(std::string_view kind, std::string_view operation, Decision decision,
                        std::chrono::nanoseconds duration);
   void RecordFinding(std::string_view rule, std::string_view action);
+  // A finding an exemption silenced (stratum_guard_exemptions_total{rule, source="admission"}).
+  void RecordExemption(std::string_view rule);
   void RecordPolicyReload(bool ok);
   void SetPolicyRules(std::size_t rules);
   void RecordTlsReload(bool ok);
@@ -86,6 +88,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& findings_;
+  prometheus::Family<prometheus::Counter>& exemptions_;
   prometheus::Family<prometheus::Counter>& policy_reloads_;
   prometheus::Gauge& policy_rules_;
   prometheus::Gauge& certificate_expiry_;

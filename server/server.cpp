@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "certs/certificates.h"
+#include "common/cpus.h"
 #include "common/file_watcher.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -28,8 +29,7 @@ std::string ReadOrThrow(const std::string& path) {
 }
 
 unsigned WorkerCount(unsigned requested) {
-  if (requested != 0) return requested;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return requested != 0 ? requested : common::AvailableCpus();
 }
 
 std::vector<std::unique_ptr<net::io_context>> MakeLoops(unsigned count) {
@@ -53,7 +53,7 @@ Server::Server(ServerOptions options, policy::PolicyStore& policies, prometheus:
       policies_(policies),
       metrics_(registry),
       registry_(registry),
-      webhook_handler_(policies_, metrics_, JudgeOptions{options_.docs_url},
+      webhook_handler_(policies_, metrics_, JudgeOptions{options_.docs_url, options_.enforcement},
                        [this] { return ready_.load(); }),
       metrics_handler_({&registry_, &process_collector_}),
       webhook_connections_("webhook", options_.max_connections, metrics_),

@@ -38,7 +38,9 @@ struct ServerOptions {
   std::string client_ca_file;  // optional; reloaded with the certificate
   std::string policy_file;     // empty: the embedded policy, never reloaded
   std::string docs_url = "https://github.com/stratum-guard/stratum-guard/blob/main/docs/POLICY.md";
-  unsigned workers = 0;  // 0: hardware threads
+  // --enforcement: wins over the policy's `enforcement:`; nullopt lets the policy decide.
+  std::optional<policy::Enforcement> enforcement;
+  unsigned workers = 0;  // 0: the container's CPU quota, else hardware threads (common/cpus.h)
   SessionLimits limits;
   std::size_t max_connections = 1024;
   std::chrono::milliseconds shutdown_grace{15'000};

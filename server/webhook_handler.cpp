@@ -3,7 +3,6 @@
 #include <prometheus/text_serializer.h>
 
 #include <chrono>
-#include <exception>
 #include <sstream>
 
 #include "common/log.h"
@@ -101,15 +100,17 @@ HttpResponse WebhookHandler::Validate(HttpRequest& request) {
     metrics_.RecordAdmission(kind, review.operation, Decision::kError, elapsed());
     return ProblemResponse(Problem::kNotReady, "no policy loaded", version);
   }
-  Judgement judgement;
-  try {
-    judgement = Judge(review, *policy, options_);
-  } catch (const std::exception& e) {
-    // Evaluate() promises not to throw; if it ever does, the API server's failurePolicy
-    // decides, and the metric and log say so.
+  Judgement judgement = Judge(review, *policy, options_);
+  if (judgement.decision == Decision::kError) {
+    // Not a verdict: the API server's failurePolicy decides, as the admin chose.
     metrics_.RecordAdmission(kind, review.operation, Decision::kError, elapsed());
     Log(LogLevel::kError, "policy evaluation failed",
-        {{"uid", review.uid}, {"kind", kind}, {"error", e.what()}});
+        {{"uid", review.uid},
+         {"kind", kind},
+         {"namespace", judgement.namespace_},
+         {"name", judgement.name},
+         {"user", review.user},
+         {"error", judgement.error}});
     return ProblemResponse(Problem::kInternal, "policy evaluation failed", version);
   }
   std::string body = EncodeAdmissionResponse(review, judgement);
@@ -120,6 +121,17 @@ HttpResponse WebhookHandler::Validate(HttpRequest& request) {
   for (const policy::Finding& f : judgement.findings) {
     metrics_.RecordFinding(f.rule_id, policy::ActionName(f.action));
   }
+  for (const policy::Finding& f : judgement.exempted) {
+    metrics_.RecordExemption(f.rule_id);
+    Log(LogLevel::kInfo, "admission: finding exempted",
+        {{"uid", review.uid},
+         {"namespace", judgement.namespace_},
+         {"name", judgement.name},
+         {"rule", f.rule_id},
+         {"container", f.container},
+         {"field", f.field},
+         {"exemption", policy::ExemptedByName(f.exempted_by)}});
+  }
   const std::int64_t duration_us =
       std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
   Log(LogLevel::kInfo, "admission",
@@ -128,9 +140,12 @@ HttpResponse WebhookHandler::Validate(HttpRequest& request) {
        {"namespace", judgement.namespace_},
        {"name", judgement.name},
        {"operation", review.operation},
+       {"user", review.user},
        {"dry_run", review.dry_run},
        {"decision", DecisionName(judgement.decision)},
+       {"enforcement", policy::EnforcementName(judgement.enforcement)},
        {"rules", JoinRules(judgement.findings)},
+       {"exempted_rules", JoinRules(judgement.exempted)},
        {"duration_us", duration_us}});
   return BodyResponse(http::status::ok, std::move(body), "application/json", version);
 }

@@ -23,6 +23,8 @@ std::string_view PodActionName(PodAction action) {
       return "deleted";
     case PodAction::kWouldDelete:
       return "would delete (dry run)";
+    case PodAction::kNotEnforced:
+      return "would delete (enforcement warn or audit)";
     case PodAction::kAlreadyGone:
       return "already gone";
     case PodAction::kCircuitOpen:
@@ -60,8 +62,20 @@ std::string RuleOf(const PodOutcome& pod) {
   return f ? f->rule_id : "unknown";
 }
 
+// "stratum-url args[1] (namespace exemption), miner-image image (image exemption)".
+std::string ExplainExempted(const PodOutcome& pod) {
+  std::string out;
+  for (const policy::Finding& f : pod.exempted) {
+    if (!out.empty()) out += ", ";
+    out += f.rule_id + " " + f.container + " " + f.field + " (" +
+           std::string(policy::ExemptedByName(f.exempted_by)) + " exemption)";
+  }
+  return out;
+}
+
 // "rule miner-image: container "main" image is known miner image "xmrig/xmrig:6.21.0"
-// (also stratum-url, miner-binary)": the first deny finding in full, the other rules by id.
+// (also stratum-url, miner-binary); exempted: ...": the first deny finding in full, the other
+// rules by id, then what an exemption silenced.
 std::string Explain(const PodOutcome& pod) {
   const policy::Finding* f = FirstDeny(pod);
   if (f == nullptr) return "no finding";
@@ -80,6 +94,7 @@ std::string Explain(const PodOutcome& pod) {
     for (std::size_t i = 0; i < others.size(); ++i) out += (i ? ", " : " ") + others[i];
     out += ")";
   }
+  if (!pod.exempted.empty()) out += "; exempted: " + ExplainExempted(pod);
   return out;
 }
 
@@ -123,7 +138,13 @@ Sweeper::Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::
       detected_(CounterFamily(registry, "stratum_guard_sweeper_pods_detected_total",
                               "Findings on scanned pods, by rule and the rule's action.")),
       errors_(CounterFamily(registry, "stratum_guard_sweeper_errors_total",
-                            "Failed Kubernetes API calls and expired lists/watches, by reason.")),
+                            "Failed Kubernetes API calls, expired lists/watches and pods the "
+                            "policy failed to evaluate, by reason.")),
+      // Registered by the webhook too (source="admission"), with the same help: the registry
+      // merges the two into one family.
+      exemptions_(CounterFamily(registry, "stratum_guard_exemptions_total",
+                                "Findings an exemption silenced, by rule and source (admission, "
+                                "sweeper).")),
       last_full_sync_(GaugeFamily(registry,
                                   "stratum_guard_sweeper_last_full_sync_timestamp_seconds",
                                   "Unix time when the last full list pass completed.")
@@ -135,8 +156,8 @@ Sweeper::Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::
                                  "1 while the circuit breaker stops deletions (alert on it).")
                          .Add({})) {
   // Touch the error series that alerts key on, so they exist at 0 from the start.
-  for (const char* reason :
-       {"list", "list_expired", "watch", "watch_expired", "delete", "event", "self_lookup"}) {
+  for (const char* reason : {"list", "list_expired", "watch", "watch_expired", "delete", "event",
+                             "self_lookup", "evaluation"}) {
     errors_.Add({{"reason", reason}});
   }
 }
@@ -217,20 +238,41 @@ bool Sweeper::Judge(const policy::Policy& policy, const rapidjson::Value& pod, S
   if (!workload) return false;
   if (workload->namespace_.empty()) workload->namespace_ = ns;
   policy::Verdict verdict = policy.Evaluate(*workload);
-  if (verdict.findings.empty()) return false;
+  if (verdict.Failed()) {
+    // Never a reason to delete: nobody judged this pod.
+    ++report.failed;
+    errors_.Add({{"reason", "evaluation"}}).Increment();
+    report.errors.push_back("evaluate " + std::string(ns) + "/" + std::string(name) + ": " +
+                            verdict.error);
+    Log(LogLevel::kError, "sweeper: policy evaluation failed, pod left alone",
+        {{"namespace", ns}, {"pod", name}, {"error", verdict.error}});
+    return false;
+  }
   for (const auto& f : verdict.findings) {
     detected_.Add({{"rule", f.rule_id}, {"action", std::string(policy::ActionName(f.action))}})
         .Increment();
   }
+  for (const auto& f : verdict.exempted) {
+    exemptions_.Add({{"rule", f.rule_id}, {"source", "sweeper"}}).Increment();
+    Log(LogLevel::kInfo, "sweeper: finding exempted",
+        {{"namespace", ns},
+         {"pod", name},
+         {"rule", f.rule_id},
+         {"container", f.container},
+         {"field", f.field},
+         {"exemption", policy::ExemptedByName(f.exempted_by)}});
+  }
+  if (verdict.findings.empty() && verdict.exempted.empty()) return false;
   out->namespace_ = std::string(ns);
   out->name = std::string(name);
   out->uid = std::string(kube::MetadataString(pod, "uid"));
   out->findings = std::move(verdict.findings);
+  out->exempted = std::move(verdict.exempted);
   std::stable_sort(out->findings.begin(), out->findings.end(),
                    [](const policy::Finding& a, const policy::Finding& b) {
                      return static_cast<int>(a.action) > static_cast<int>(b.action);
                    });
-  return out->findings.front().action == policy::Action::kDeny;
+  return !out->findings.empty() && out->findings.front().action == policy::Action::kDeny;
 }
 
 void Sweeper::EmitEvent(const PodOutcome& pod, std::string_view reason, std::string_view message) {
@@ -319,7 +361,8 @@ PodAction Sweeper::Delete(PodOutcome& pod, const common::CancelCheck& cancelled)
            {"pod", pod.name},
            {"uid", pod.uid},
            {"rule", RuleOf(pod)},
-           {"evidence", FirstDeny(pod) ? FirstDeny(pod)->evidence : std::string()}});
+           {"evidence", FirstDeny(pod) ? FirstDeny(pod)->evidence : std::string()},
+           {"exempted", ExplainExempted(pod)}});
       EmitEvent(pod, "MinerPodDeleted", "stratum-guard deleted this pod: " + Explain(pod));
       return PodAction::kDeleted;
     }
@@ -350,22 +393,29 @@ PodAction Sweeper::Delete(PodOutcome& pod, const common::CancelCheck& cancelled)
 }
 
 void Sweeper::Act(PodOutcome& pod, const common::CancelCheck& cancelled, SweepReport& report) {
-  if (options_.dry_run || circuit_open_) {
-    pod.action = options_.dry_run ? PodAction::kWouldDelete : PodAction::kCircuitOpen;
+  const bool enforcing = enforcement_ == policy::Enforcement::kEnforce;
+  if (options_.dry_run || !enforcing || circuit_open_) {
+    pod.action = options_.dry_run ? PodAction::kWouldDelete
+                 : !enforcing     ? PodAction::kNotEnforced
+                                  : PodAction::kCircuitOpen;
     Log(LogLevel::kWarn, "sweeper: miner pod detected",
         {{"namespace", pod.namespace_},
          {"pod", pod.name},
          {"uid", pod.uid},
          {"rule", RuleOf(pod)},
-         {"action", PodActionName(pod.action)}});
+         {"action", PodActionName(pod.action)},
+         {"enforcement", policy::EnforcementName(enforcement_)},
+         {"exempted", ExplainExempted(pod)}});
     // Once per pod, not once per pass: a dry run must not flood the namespace with events.
     if (detected_uids_.size() > 10'000) detected_uids_.clear();
     if (detected_uids_.insert(pod.uid).second) {
-      EmitEvent(pod, "MinerPodDetected",
-                std::string(options_.dry_run ? "stratum-guard (dry run) would delete this pod: "
-                                             : "stratum-guard circuit breaker is open, so this "
-                                               "pod was not deleted: ") +
-                    Explain(pod));
+      std::string why = options_.dry_run ? "stratum-guard (dry run) would delete this pod: "
+                        : !enforcing     ? "stratum-guard (enforcement " +
+                                           std::string(policy::EnforcementName(enforcement_)) +
+                                           ") would delete this pod: "
+                                     : "stratum-guard circuit breaker is open, so this pod "
+                                       "was not deleted: ";
+      EmitEvent(pod, "MinerPodDetected", why + Explain(pod));
     }
     return;
   }
@@ -379,7 +429,10 @@ void Sweeper::Act(PodOutcome& pod, const common::CancelCheck& cancelled, SweepRe
 SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
   ResolveSelf();
   std::shared_ptr<const policy::Policy> policy = policies_.Get();
+  enforcement_ =
+      options_.enforcement.value_or(policy->enforcement().value_or(policy::Enforcement::kEnforce));
   SweepReport report;
+  report.enforcement = enforcement_;
   std::vector<PodOutcome> candidates;
   std::string token;
   int restarts = 0;
@@ -398,7 +451,8 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
             if (candidates.size() < options_.max_candidates) {
               candidates.push_back(std::move(outcome));
             }
-          } else if (!outcome.findings.empty() && report.pods.size() < options_.max_candidates) {
+          } else if ((!outcome.findings.empty() || !outcome.exempted.empty()) &&
+                     report.pods.size() < options_.max_candidates) {
             report.pods.push_back(std::move(outcome));
           }
         },
@@ -412,6 +466,7 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
             {{"error", e.ToString()}});
         ++restarts;
         report = SweepReport();
+        report.enforcement = enforcement_;
         candidates.clear();
         token.clear();
         continue;
@@ -466,8 +521,10 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
       {{"scanned", static_cast<std::int64_t>(report.scanned)},
        {"candidates", static_cast<std::int64_t>(report.candidates)},
        {"deleted", static_cast<std::int64_t>(report.deleted)},
+       {"failed", static_cast<std::int64_t>(report.failed)},
        {"complete", report.complete},
-       {"dry_run", options_.dry_run}});
+       {"dry_run", options_.dry_run},
+       {"enforcement", policy::EnforcementName(enforcement_)}});
   return report;
 }
 
@@ -573,34 +630,48 @@ void Sweeper::Run(const common::StopSignal& stop) {
 }
 
 std::string FormatReport(const SweepReport& report, bool dry_run) {
-  std::string out;
-  out += "stratum-guard sweep" + std::string(dry_run ? " (dry run)" : "") + "\n";
+  const bool enforcing = report.enforcement == policy::Enforcement::kEnforce;
+  std::string out = "stratum-guard sweep";
+  if (dry_run) out += " (dry run)";
+  if (!enforcing) {
+    out += " (enforcement " + std::string(policy::EnforcementName(report.enforcement)) + ")";
+  }
+  out += "\n";
   out += "pods scanned: " + std::to_string(report.scanned) +
          (report.complete ? "" : " (list incomplete)") + "\n";
   out += "skipped: " + std::to_string(report.skipped_self) + " own, " +
          std::to_string(report.skipped_terminating) + " terminating, " +
-         std::to_string(report.skipped_finished) + " finished\n";
+         std::to_string(report.skipped_finished) + " finished, " + std::to_string(report.failed) +
+         " policy errors\n";
   out += "pods with a deny finding: " + std::to_string(report.candidates) + "\n";
-  out += (dry_run ? "would delete: " + std::to_string(report.candidates)
-                  : "deleted: " + std::to_string(report.deleted)) +
+  out += (dry_run || !enforcing ? "would delete: " + std::to_string(report.candidates)
+                                : "deleted: " + std::to_string(report.deleted)) +
          "\n";
   if (report.circuit_open) {
     out += "CIRCUIT BREAKER OPEN: too large a share of pods would be deleted; nothing deleted\n";
   }
+  auto finding_line = [&out](const policy::Finding& f, std::string_view prefix) {
+    out += "  " + std::string(prefix) + std::string(policy::ActionName(f.action)) + " " +
+           f.rule_id + " " + (f.path.empty() ? f.container + " " + f.field : f.path) + ": " +
+           f.evidence;
+    if (!f.message.empty()) out += " (" + f.message + ")";
+    if (f.exempted_by != policy::ExemptedBy::kNone) {
+      out += " [" + std::string(policy::ExemptedByName(f.exempted_by)) + " exemption]";
+    }
+    out += "\n";
+  };
   for (const auto& pod : report.pods) {
     out += "\n" + pod.namespace_ + (pod.namespace_.empty() ? "" : "/") + pod.name;
     if (!pod.uid.empty()) out += " (uid " + pod.uid + ")";
-    bool deny = !pod.findings.empty() && pod.findings.front().action == policy::Action::kDeny;
-    out += ": " + std::string(deny || pod.findings.empty() ? PodActionName(pod.action)
-                                                           : "not deleted: no deny finding");
+    const bool deny = !pod.findings.empty() && pod.findings.front().action == policy::Action::kDeny;
+    std::string_view status = deny || pod.action == PodAction::kDeferred ? PodActionName(pod.action)
+                              : pod.findings.empty() ? "not deleted: every finding exempted"
+                                                     : "not deleted: no deny finding";
+    out += ": " + std::string(status);
     if (!pod.error.empty()) out += ": " + pod.error;
     out += "\n";
-    for (const auto& f : pod.findings) {
-      out += "  " + std::string(policy::ActionName(f.action)) + " " + f.rule_id + " " +
-             (f.path.empty() ? f.container + " " + f.field : f.path) + ": " + f.evidence;
-      if (!f.message.empty()) out += " (" + f.message + ")";
-      out += "\n";
-    }
+    for (const auto& f : pod.findings) finding_line(f, "");
+    for (const auto& f : pod.exempted) finding_line(f, "exempted ");
   }
   if (!report.errors.empty()) {
     out += "\nerrors:\n";

@@ -24,7 +24,10 @@ namespace stratum_guard::sweeper {
 
 // Everything `stratum-guard sweep` can be told. Defaults are the documented flag defaults.
 struct Options {
-  bool dry_run = false;                 // --dry-run: judge and report, never delete
+  bool dry_run = false;  // --dry-run: judge and report, never delete
+  // --enforcement: wins over the policy's `enforcement:`; nullopt lets the policy decide. Only
+  // enforce deletes; warn and audit report what would be deleted, as --dry-run does.
+  std::optional<policy::Enforcement> enforcement;
   int max_deletions_per_minute = 10;    // --max-deletions-per-minute (token bucket)
   double circuit_breaker_ratio = 0.05;  // --circuit-breaker-ratio
   int circuit_breaker_min = 5;          // --circuit-breaker-min
@@ -53,6 +56,7 @@ struct Options {
 enum class PodAction {
   kDeleted,      // DELETE accepted
   kWouldDelete,  // dry run
+  kNotEnforced,  // not deleted: enforcement is warn or audit
   kAlreadyGone,  // 404 or 409 (uid changed): someone else handled it
   kCircuitOpen,  // not deleted: the circuit breaker is open
   kNotLeader,    // not deleted: leadership lost (or stop requested) before the call
@@ -66,6 +70,7 @@ struct PodOutcome {
   std::string name;
   std::string uid;
   std::vector<policy::Finding> findings;  // deny findings first, then warn/audit
+  std::vector<policy::Finding> exempted;  // findings an exemption silenced
   PodAction action = PodAction::kWouldDelete;
   std::string error;
 };
@@ -77,11 +82,13 @@ struct SweepReport {
   std::uint64_t skipped_terminating = 0;  // deletionTimestamp set: already going away
   std::uint64_t skipped_finished = 0;     // phase Succeeded/Failed: runs nothing
   std::uint64_t candidates = 0;           // pods with a non-exempt deny finding
+  std::uint64_t failed = 0;               // pods the policy failed to evaluate: left alone
+  policy::Enforcement enforcement = policy::Enforcement::kEnforce;  // in force for this pass
   std::uint64_t deleted = 0;
   bool circuit_open = false;
   bool complete = false;  // the list reached its last page
   std::string resource_version;
-  std::vector<PodOutcome> pods;     // every pod with a finding (deny, warn or audit)
+  std::vector<PodOutcome> pods;     // every pod with a finding (deny, warn, audit or exempted)
   std::vector<std::string> errors;  // what went wrong, one line each
 };
 
@@ -112,7 +119,8 @@ class Sweeper {
   std::size_t max_candidates_held() const { return max_candidates_held_; }
 
  private:
-  // Judges one pod; fills `out` when it has findings. Returns true if it must be deleted.
+  // Judges one pod; fills `out` when it has findings, exempted ones included. Returns true if it
+  // has a deny finding. A pod the policy fails to evaluate is counted, logged and left alone.
   bool Judge(const policy::Policy& policy, const rapidjson::Value& pod, SweepReport& report,
              PodOutcome* out);
   SweepReport FullSync(const common::CancelCheck& cancelled);
@@ -136,6 +144,7 @@ class Sweeper {
   std::uint64_t deleted_since_sync_ = 0;
   std::size_t max_candidates_held_ = 0;
   std::shared_ptr<const policy::Policy> sync_policy_;  // the snapshot of the last full pass
+  policy::Enforcement enforcement_ = policy::Enforcement::kEnforce;  // of sync_policy_ and flag
   std::uint64_t event_serial_ = 0;
   std::unordered_set<std::string> detected_uids_;  // dry-run/circuit events sent once per pod
   // Self identity, resolved from the API at start.
@@ -147,6 +156,7 @@ class Sweeper {
   prometheus::Family<prometheus::Counter>& deleted_;
   prometheus::Family<prometheus::Counter>& detected_;
   prometheus::Family<prometheus::Counter>& errors_;
+  prometheus::Family<prometheus::Counter>& exemptions_;
   prometheus::Gauge& last_full_sync_;
   prometheus::Gauge& is_leader_;
   prometheus::Gauge& circuit_gauge_;

@@ -158,6 +158,7 @@ TEST(CheckTest, OutcomeNames) {
   EXPECT_EQ(OutcomeName(Outcome::kDenied), "denied");
   EXPECT_EQ(OutcomeName(Outcome::kNotJudged), "not judged");
   EXPECT_EQ(OutcomeName(Outcome::kSkipped), "skipped");
+  EXPECT_EQ(OutcomeName(Outcome::kError), "error");
 }
 
 }  // namespace

@@ -88,16 +88,54 @@ TEST(ReportTest, ExemptedFindingsAreListedButDoNotDecide) {
     f.action = policy::Action::kDeny;
     f.path = "spec.containers[0].image";
     f.message = "exempted image";
+    f.exempted_by = policy::ExemptedBy::kImage;
     v.exempted.push_back(f);
     return v;
   });
   std::ostringstream out, err;
   WriteText(report, out, err);
   EXPECT_NE(out.str().find("Pod p: allowed\n  test.yaml:3: exempted deny miner-image "
-                           "spec.containers[0].image: exempted image\n"),
+                           "spec.containers[0].image: exempted image (image exemption)\n"),
             std::string::npos)
       << out.str();
   EXPECT_EQ(report.ExitCode(), 0);
+  std::ostringstream json;
+  WriteJson(report, json);
+  EXPECT_NE(json.str().find("\"exemption\": \"image\""), std::string::npos) << json.str();
+}
+
+TEST(ReportTest, AnObjectThePolicyFailedToEvaluateIsAnErrorAndExitsTwo) {
+  ReadResult read = Parse(
+      "kind: Pod\nmetadata: {name: miner}\nspec: {containers: [{image: xmrig}]}\n---\n"
+      "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{image: nginx}]}\n");
+  Report report = Check(read, EvaluatorFor(policy::Policy::FailingForTesting("injected")));
+  ASSERT_EQ(report.judgements.size(), 2u);
+  EXPECT_EQ(report.judgements[0].outcome, Outcome::kError);
+  EXPECT_EQ(report.judgements[0].note, "policy evaluation failed: injected");
+  const Summary s = report.Summarize();
+  EXPECT_EQ(s.errors, 2);
+  EXPECT_EQ(s.denied, 0) << "an error is never a denial";
+  EXPECT_EQ(s.judged, 0);
+  EXPECT_EQ(report.ExitCode(), 2);
+
+  std::ostringstream out, err;
+  WriteText(report, out, err, {.quiet = true});
+  EXPECT_NE(out.str().find("test.yaml:1: document 0: Pod miner: error: policy evaluation failed: "
+                           "injected\n"),
+            std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("0 denied, 0 warned, 0 not judged, 0 skipped, 2 errors"),
+            std::string::npos)
+      << out.str();
+  std::ostringstream json;
+  WriteJson(report, json);
+  rapidjson::Document doc;
+  doc.Parse(json.str().c_str());
+  ASSERT_FALSE(doc.HasParseError()) << json.str();
+  EXPECT_EQ(doc["exit_code"].GetInt(), 2);
+  EXPECT_STREQ(doc["objects"][0]["outcome"].GetString(), "error");
+  EXPECT_STREQ(doc["objects"][0]["note"].GetString(), "policy evaluation failed: injected");
+  EXPECT_EQ(doc["summary"]["errors"].GetInt(), 2);
 }
 
 TEST(ReportTest, JsonIsOneParseableObjectWithTheDocumentedSchema) {

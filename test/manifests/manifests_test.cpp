@@ -121,12 +121,35 @@ Rendering RenderDir(const fs::path& dir) {
   return r;
 }
 
+// "OVERLAY+COMPONENT": the overlay with a kustomize component added, as an admin's own
+// kustomization would combine them (components cannot be rendered alone).
+Rendering RenderWithComponent(const std::string& overlay, const std::string& component) {
+  std::string pattern = (fs::temp_directory_path() / "manifests_component_XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) return {false, "mkdtemp failed", {}};
+  const fs::path dir = pattern;
+  // kustomize accepts only relative paths to other kustomizations.
+  const fs::path manifests = fs::relative(kSourceDir / "manifests", dir);
+  std::ofstream(dir / "kustomization.yaml")
+      << "resources:\n  - " << (manifests / overlay).string() << "\ncomponents:\n  - "
+      << (manifests / component).string() << "\n";
+  Rendering r = RenderDir(dir);
+  fs::remove_all(dir);
+  return r;
+}
+
 // Overlays are rendered once per process: every test reads the same immutable rendering.
 const Rendering& Render(const std::string& overlay) {
   static std::map<std::string, Rendering> cache;
   auto it = cache.find(overlay);
-  if (it == cache.end())
-    it = cache.emplace(overlay, RenderDir(kSourceDir / "manifests" / overlay)).first;
+  if (it == cache.end()) {
+    const std::size_t plus = overlay.find('+');
+    it = cache
+             .emplace(overlay,
+                      plus == std::string::npos
+                          ? RenderDir(kSourceDir / "manifests" / overlay)
+                          : RenderWithComponent(overlay.substr(0, plus), overlay.substr(plus + 1)))
+             .first;
+  }
   return it->second;
 }
 
@@ -294,10 +317,13 @@ TEST_P(EveryOverlay, Renders) {
 
 INSTANTIATE_TEST_SUITE_P(Overlays, EveryOverlay,
                          testing::Values("base", "default", "failure-policy-fail",
-                                         "failure-policy-ignore", "cert-manager", "monitoring"),
+                                         "failure-policy-ignore", "cert-manager", "monitoring",
+                                         "default+sweeper-delete",
+                                         "failure-policy-ignore+sweeper-delete"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), '+', '_');
                            return name;
                          });
 
@@ -308,6 +334,7 @@ struct InstallCase {
   std::string overlay;
   std::string failure_policy;
   bool cert_manager;
+  bool sweeper_deletes = false;  // only with the sweeper-delete component
 };
 
 // gtest prints the parameter in test names and failures.
@@ -576,7 +603,13 @@ TEST_P(InstallOverlay, DeploymentRunsServeWithTheSweeper) {
   // Every replica runs the sweeper; the Lease must keep all but one from deleting.
   const auto leader_elect = Flag(workload_.args, "--leader-elect");
   EXPECT_TRUE(!leader_elect || *leader_elect == "true") << "leader election must stay on";
-  EXPECT_FALSE(Contains(workload_.args, "--dry-run")) << "the shipped sweeper enforces";
+  // A new install observes first; deleting takes the sweeper-delete component.
+  EXPECT_EQ(Contains(workload_.args, "--dry-run"), !GetParam().sweeper_deletes);
+  EXPECT_EQ(std::count_if(workload_.args.begin(), workload_.args.end(),
+                          [](const std::string& a) { return a.starts_with("--dry-run"); }),
+            GetParam().sweeper_deletes ? 0 : 1);
+  // Scheduled before, and never preempted for, the workloads a fail-closed webhook guards.
+  EXPECT_EQ(Str(workload_.pod_spec["priorityClassName"]), "system-cluster-critical");
   EXPECT_GE(Get(workload_.deployment, {"spec", "replicas"}).as<int>(), 2);
 
   std::map<std::string, std::string> env;
@@ -728,10 +761,12 @@ INSTANTIATE_TEST_SUITE_P(Overlays, InstallOverlay,
                          testing::Values(InstallCase{"default", "Fail", true},
                                          InstallCase{"failure-policy-fail", "Fail", false},
                                          InstallCase{"failure-policy-ignore", "Ignore", false},
-                                         InstallCase{"cert-manager", "Fail", true}),
+                                         InstallCase{"cert-manager", "Fail", true},
+                                         InstallCase{"default+sweeper-delete", "Fail", true, true}),
                          [](const auto& info) {
                            std::string name = info.param.overlay;
                            std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), '+', '_');
                            return name;
                          });
 

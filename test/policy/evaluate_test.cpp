@@ -168,7 +168,24 @@ TEST(ExemptionTest, NamespaceExemptsEverythingButKeepsTheRecord) {
   EXPECT_TRUE(v.findings.empty()) << Describe(v);
   EXPECT_FALSE(v.Denied());
   EXPECT_EQ(v.exempted.size(), 2u) << Describe(v);
+  for (const Finding& f : v.exempted) EXPECT_EQ(f.exempted_by, ExemptedBy::kNamespace);
   EXPECT_TRUE(EvaluateWith("xmrig/xmrig:6", "miner-lab2").Denied()) << "exact namespace names";
+}
+
+TEST(ExemptionTest, RecordsWhichExemptionMatched) {
+  // Both the namespace and the image are exempt: the namespace is named.
+  Verdict both = EvaluateWith("ghcr.io/acme/xmrig:6.21.0", "miner-lab");
+  ASSERT_FALSE(both.exempted.empty());
+  for (const Finding& f : both.exempted) EXPECT_EQ(f.exempted_by, ExemptedBy::kNamespace);
+
+  Verdict image = EvaluateWith("ghcr.io/acme/xmrig:6.21.0", "default");
+  ASSERT_EQ(image.exempted.size(), 2u) << Describe(image);
+  for (const Finding& f : image.exempted) EXPECT_EQ(f.exempted_by, ExemptedBy::kImage);
+
+  // Findings that decide something carry no exemption.
+  for (const Finding& f : EvaluateWith("xmrig/xmrig:6", "default").findings) {
+    EXPECT_EQ(f.exempted_by, ExemptedBy::kNone);
+  }
 }
 
 TEST(ExemptionTest, ExactImage) {
@@ -195,10 +212,12 @@ TEST(ExemptionTest, PerRuleNamespaceAndImage) {
   EXPECT_NE(FindingOf(v, "stratum-url"), nullptr) << Describe(v);
   ASSERT_EQ(v.exempted.size(), 1u);
   EXPECT_EQ(v.exempted[0].rule_id, "miner-image");
+  EXPECT_EQ(v.exempted[0].exempted_by, ExemptedBy::kNamespace);
 
   Verdict image_only = EvaluateWith("ghcr.io/acme/bench/xmrig:6", "default", {});
   EXPECT_FALSE(image_only.Denied()) << Describe(image_only);
-  EXPECT_EQ(image_only.exempted.size(), 1u);
+  ASSERT_EQ(image_only.exempted.size(), 1u);
+  EXPECT_EQ(image_only.exempted[0].exempted_by, ExemptedBy::kImage);
 }
 
 TEST(ExemptionTest, LabelsAndAnnotationsCannotExempt) {
@@ -477,6 +496,31 @@ rules:
   TestContainer other;
   other.args = {"--mode", "eco"};
   EXPECT_TRUE(testing::Evaluate(*policy, {other}).Empty());
+}
+
+// ---- a fault is an error, never a verdict -------------------------------------------------------
+
+TEST(EvaluationFailureTest, IsAnErrorWithoutFindings) {
+  auto policy = Policy::FailingForTesting("boom");
+  TestContainer miner;
+  miner.image = "xmrig/xmrig:6";
+  Verdict v = testing::Evaluate(*policy, {miner});
+  EXPECT_TRUE(v.Failed());
+  EXPECT_EQ(v.error, "policy evaluation failed: boom");
+  EXPECT_TRUE(v.findings.empty()) << "no made-up deny: " << Describe(v);
+  EXPECT_TRUE(v.exempted.empty());
+  EXPECT_FALSE(v.Denied());
+  EXPECT_FALSE(v.Warned());
+  EXPECT_FALSE(v.Empty()) << "a failed evaluation must not read as \"nothing found\"";
+}
+
+TEST(EvaluationFailureTest, AGoodEvaluationIsNotFailed) {
+  TestContainer miner;
+  miner.image = "xmrig/xmrig:6";
+  Verdict v = EvaluateDefault(miner);
+  EXPECT_FALSE(v.Failed());
+  EXPECT_TRUE(v.error.empty());
+  EXPECT_TRUE(v.Denied());
 }
 
 }  // namespace

@@ -109,6 +109,32 @@ rules:
   EXPECT_EQ(policy->rules()[1].action, Action::kAudit);
 }
 
+TEST(LoaderTest, EnforcementIsOptionalAndParsed) {
+  EXPECT_EQ(Policy::Compile(std::string(kHeader) + kGoodRule, "team.yaml")->enforcement(),
+            std::nullopt);
+  EXPECT_EQ(Policy::Default()->enforcement(), std::nullopt);
+  const std::pair<const char*, Enforcement> cases[] = {{"enforce", Enforcement::kEnforce},
+                                                       {"warn", Enforcement::kWarn},
+                                                       {"audit", Enforcement::kAudit}};
+  for (const auto& [name, expected] : cases) {
+    auto policy = Policy::Compile(std::string("enforcement: ") + name + "\n" + kHeader + kGoodRule,
+                                  "team.yaml");
+    EXPECT_EQ(policy->enforcement(), expected) << name;
+  }
+}
+
+TEST(LoaderErrorTest, UnknownEnforcement) {
+  ExpectError(std::string("version: 1\nenforcement: dryrun\nrules:\n") + kGoodRule, 2, "",
+              "unknown enforcement \"dryrun\" (expected enforce, warn or audit)");
+  ExpectError(std::string("version: 1\nenforcement: Enforce\nrules:\n") + kGoodRule, 2, "",
+              "unknown enforcement \"Enforce\"");
+}
+
+TEST(LoaderErrorTest, EnforcementWrongType) {
+  ExpectError(std::string("version: 1\nenforcement: [warn]\nrules:\n") + kGoodRule, 2, "",
+              "enforcement must be a string");
+}
+
 TEST(LoaderErrorTest, YamlSyntaxError) {
   ExpectError("version: 1\nrules:\n  - id: [unclosed\n", 4, "", "YAML syntax error");
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <string>
 
 #include "policy/policy.h"
@@ -35,7 +36,11 @@ const policy::Policy& DefaultPolicy() {
   return *policy;
 }
 
-JudgeOptions Options() { return JudgeOptions{"https://docs.example/POLICY.md"}; }
+JudgeOptions Options() {
+  JudgeOptions options;
+  options.docs_url = "https://docs.example/POLICY.md";
+  return options;
+}
 
 rapidjson::Document ParseResponse(const std::string& text) {
   rapidjson::Document doc;
@@ -67,7 +72,18 @@ TEST(DecodeAdmissionReviewTest, DecodesV1AndV1beta1) {
     EXPECT_EQ(d.request.operation, "CREATE");
     EXPECT_EQ(d.request.namespace_, "default");
     EXPECT_TRUE(d.request.dry_run);
+    EXPECT_EQ(d.request.user, "dev");
     EXPECT_NE(d.request.object, nullptr);
+  }
+}
+
+TEST(DecodeAdmissionReviewTest, UserInfoIsOptional) {
+  for (std::string_view user_info : {"", R"(,"userInfo":null)", R"(,"userInfo":{})"}) {
+    Decoded d(
+        R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"DELETE")" +
+        std::string(user_info) + "}}");
+    EXPECT_EQ(d.decode_error, "") << user_info;
+    EXPECT_EQ(d.request.user, "") << user_info;
   }
 }
 
@@ -97,6 +113,10 @@ TEST(DecodeAdmissionReviewTest, RefusesWhatIsNotAnAdmissionReview) {
        "dryRun"},
       {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","object":"x"}})",
        "object"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"DELETE","userInfo":"dev"}})",
+       "request.userInfo must be an object"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"DELETE","userInfo":{"username":7}}})",
+       "request.userInfo.username must be a string"},
       {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE"}})",
        "object is missing"},
   };
@@ -167,6 +187,112 @@ TEST(JudgeTest, AuditFindingsOnlyReachLogsAndMetrics) {
   EXPECT_TRUE(j.warnings.empty());
   ASSERT_FALSE(j.findings.empty());
   EXPECT_EQ(j.findings[0].action, policy::Action::kAudit);
+}
+
+TEST(JudgeTest, AFailedEvaluationIsAnErrorNotADenial) {
+  Decoded d(fixtures::DeploymentReview("xmrig/xmrig", fixtures::kStratumArgs));
+  Judgement j = Judge(d.request, *policy::Policy::FailingForTesting("boom"), Options());
+  EXPECT_EQ(j.decision, Decision::kError);
+  EXPECT_EQ(j.error, "policy evaluation failed: boom");
+  EXPECT_TRUE(j.findings.empty());
+  EXPECT_TRUE(j.message.empty());
+  EXPECT_TRUE(j.warnings.empty());
+  EXPECT_EQ(j.name, "web") << "still named, for the error log";
+}
+
+// A policy that denies a Stratum URL and warns on a miner flag, in the given mode.
+std::shared_ptr<const policy::Policy> PolicyIn(std::string_view enforcement) {
+  std::string text(policy::Policy::DefaultText());
+  if (!enforcement.empty()) text = "enforcement: " + std::string(enforcement) + "\n" + text;
+  return policy::Policy::Compile(text, "test.yaml");
+}
+
+// Container args with several findings, stratum-url and miner-flag among them.
+constexpr std::string_view kDenyAndWarnArgs =
+    R"(["--donate-level","1","stratum+tcp://pool.example:3333"])";
+
+// How many of the judgement's findings have `action`.
+std::size_t CountAction(const Judgement& j, policy::Action action) {
+  return std::count_if(j.findings.begin(), j.findings.end(),
+                       [action](const policy::Finding& f) { return f.action == action; });
+}
+
+TEST(JudgeEnforcementTest, WarnTurnsEveryDenyIntoAWarning) {
+  Decoded d(fixtures::DeploymentReview("busybox", kDenyAndWarnArgs));
+  const Judgement enforced = Judge(d.request, *PolicyIn("enforce"), Options());
+  const std::size_t denies = CountAction(enforced, policy::Action::kDeny);
+  const std::size_t warns = CountAction(enforced, policy::Action::kWarn);
+  ASSERT_GE(denies, 1u);
+
+  Judgement j = Judge(d.request, *PolicyIn("warn"), Options());
+  EXPECT_EQ(j.decision, Decision::kWarned);
+  EXPECT_EQ(j.enforcement, policy::Enforcement::kWarn);
+  EXPECT_TRUE(j.message.empty());
+  ASSERT_EQ(j.warnings.size(), denies + warns);
+  auto warned_about = [&j](std::string_view rule) {
+    return std::any_of(j.warnings.begin(), j.warnings.end(), [rule](const std::string& w) {
+      return w.find("(rule " + std::string(rule) + ")") != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(warned_about("stratum-url"));
+  EXPECT_TRUE(warned_about("miner-flag"));
+  EXPECT_EQ(j.findings.size(), enforced.findings.size())
+      << "logs and metrics still see what would be denied";
+  rapidjson::Document out = ParseResponse(EncodeAdmissionResponse(d.request, j));
+  EXPECT_TRUE(out["response"]["allowed"].GetBool());
+  EXPECT_FALSE(out["response"].HasMember("status"));
+  EXPECT_EQ(out["response"]["warnings"].Size(), denies + warns);
+}
+
+TEST(JudgeEnforcementTest, AuditAllowsWithoutWarnings) {
+  Decoded d(fixtures::DeploymentReview("busybox", kDenyAndWarnArgs));
+  const Judgement enforced = Judge(d.request, *PolicyIn("enforce"), Options());
+  Judgement j = Judge(d.request, *PolicyIn("audit"), Options());
+  EXPECT_EQ(j.decision, Decision::kAllowed);
+  EXPECT_EQ(j.enforcement, policy::Enforcement::kAudit);
+  EXPECT_TRUE(j.warnings.empty());
+  EXPECT_EQ(j.findings.size(), enforced.findings.size())
+      << "logs and metrics still see every finding";
+  rapidjson::Document out = ParseResponse(EncodeAdmissionResponse(d.request, j));
+  EXPECT_TRUE(out["response"]["allowed"].GetBool());
+  EXPECT_FALSE(out["response"].HasMember("warnings"));
+}
+
+TEST(JudgeEnforcementTest, PolicySaysEnforceOrNothingDenies) {
+  Decoded d(fixtures::DeploymentReview("busybox", kDenyAndWarnArgs));
+  for (std::string_view mode : {"", "enforce"}) {
+    Judgement j = Judge(d.request, *PolicyIn(mode), Options());
+    EXPECT_EQ(j.decision, Decision::kDenied) << mode;
+    EXPECT_EQ(j.enforcement, policy::Enforcement::kEnforce) << mode;
+  }
+}
+
+TEST(JudgeEnforcementTest, TheFlagWinsOverThePolicy) {
+  Decoded d(fixtures::DeploymentReview("busybox", kDenyAndWarnArgs));
+  JudgeOptions enforce = Options();
+  enforce.enforcement = policy::Enforcement::kEnforce;
+  EXPECT_EQ(Judge(d.request, *PolicyIn("audit"), enforce).decision, Decision::kDenied);
+  JudgeOptions audit = Options();
+  audit.enforcement = policy::Enforcement::kAudit;
+  Judgement j = Judge(d.request, *PolicyIn("enforce"), audit);
+  EXPECT_EQ(j.decision, Decision::kAllowed);
+  EXPECT_TRUE(j.warnings.empty());
+}
+
+TEST(JudgeTest, ExemptedFindingsAreKeptForTheLog) {
+  auto policy = policy::Policy::Compile(
+      "exemptions: {namespaces: [miner-lab]}\n" + std::string(policy::Policy::DefaultText()),
+      "test.yaml");
+  ReviewSpec spec;
+  spec.namespace_ = "miner-lab";
+  spec.object = Object("Deployment", Containers("xmrig/xmrig"), "web", "miner-lab");
+  Decoded d(Review(spec));
+  Judgement j = Judge(d.request, *policy, Options());
+  EXPECT_EQ(j.decision, Decision::kAllowed);
+  EXPECT_TRUE(j.findings.empty());
+  ASSERT_EQ(j.exempted.size(), 1u);
+  EXPECT_EQ(j.exempted[0].rule_id, "miner-image");
+  EXPECT_EQ(j.exempted[0].exempted_by, policy::ExemptedBy::kNamespace);
 }
 
 TEST(JudgeTest, DeleteAndConnectAreAllowedWithoutJudging) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -145,7 +146,9 @@ TEST(ServerE2E, AnswersAllowedDeniedAndWarnedInBothApiVersions) {
                                       {"kind", "Deployment"},
                                       {"namespace", "default"},
                                       {"name", "web"},
-                                      {"operation", "CREATE"}},
+                                      {"operation", "CREATE"},
+                                      {"user", "dev"},
+                                      {"enforcement", "enforce"}},
                                      5s);
   ASSERT_TRUE(line);
   rapidjson::Document doc;
@@ -627,6 +630,53 @@ TEST(ServerE2E, PolicyReloadsDuringTrafficAndKeepsTheLastGoodOne) {
             static_cast<double>(policy::Policy::Default()->rule_count()));
 }
 
+TEST(ServerE2E, EnforcementFromThePolicyFollowsReloads) {
+  auto dir = std::make_unique<TempDir>();
+  const std::string policy_text(policy::Policy::DefaultText());
+  KubeletSwap(*dir, 1, {{"policy.yaml", "enforcement: warn\n" + policy_text}});
+  std::string policy_path = dir->File("policy.yaml");
+  TempDir* files = dir.get();
+  auto s = Serve({"--policy", policy_path, "--reload-interval", "50ms"}, std::move(dir));
+  ASSERT_NE(s->port, 0);
+  rapidjson::Document warned = Json(s->Post(fixtures::DeploymentReview("xmrig/xmrig")).body());
+  EXPECT_TRUE(warned["response"]["allowed"].GetBool());
+  ASSERT_TRUE(warned["response"].HasMember("warnings"));
+  EXPECT_NE(std::string(warned["response"]["warnings"][0].GetString()).find("(rule miner-image)"),
+            std::string::npos);
+
+  KubeletSwap(*files, 2, {{"policy.yaml", "enforcement: audit\n" + policy_text}});
+  EXPECT_TRUE(Eventually([&] {
+    rapidjson::Document d = Json(s->Post(fixtures::DeploymentReview("xmrig/xmrig")).body());
+    return d["response"]["allowed"].GetBool() && !d["response"].HasMember("warnings");
+  }));
+  KubeletSwap(*files, 3, {{"policy.yaml", policy_text}});
+  EXPECT_TRUE(Eventually([&] {
+    rapidjson::Document d = Json(s->Post(fixtures::DeploymentReview("xmrig/xmrig")).body());
+    return !d["response"]["allowed"].GetBool();
+  }));
+}
+
+TEST(ServerE2E, TheEnforcementFlagPinsTheModeAcrossReloads) {
+  auto dir = std::make_unique<TempDir>();
+  const std::string policy_text(policy::Policy::DefaultText());
+  KubeletSwap(*dir, 1, {{"policy.yaml", "enforcement: audit\n" + policy_text}});
+  std::string policy_path = dir->File("policy.yaml");
+  TempDir* files = dir.get();
+  auto s = Serve({"--policy", policy_path, "--reload-interval", "50ms", "--enforcement=warn"},
+                 std::move(dir));
+  ASSERT_NE(s->port, 0);
+  auto warned = [&] {
+    rapidjson::Document d = Json(s->Post(fixtures::DeploymentReview("xmrig/xmrig")).body());
+    return d["response"]["allowed"].GetBool() && d["response"].HasMember("warnings");
+  };
+  EXPECT_TRUE(warned());
+  KubeletSwap(*files, 2, {{"policy.yaml", "enforcement: enforce\n" + policy_text}});
+  EXPECT_TRUE(Eventually([&] {
+    return s->Scrape().Value("stratum_guard_policy_reloads_total", {{"result", "success"}}) == 1;
+  }));
+  EXPECT_TRUE(warned());
+}
+
 // --- Shutdown -------------------------------------------------------------------------------
 
 TEST(ServerE2E, SigtermLetsRequestsInFlightFinishAndExitsZero) {
@@ -778,7 +828,12 @@ TEST(ServerE2E, BadFlagsExitWithAUsageOrConfigurationError) {
         "/nonexistent/tls.crt", "--tls-key", "/nonexistent/tls.key"},
        1},
       {{"serve", "--policy", "/nonexistent/policy.yaml"}, 1},
+      {{"serve", "--enforcement", "dryrun"}, 2},
+      {{"serve", "--enforcement="}, 2},
+      {{"serve", "--policy", dir.File("bad-enforcement.yaml")}, 1},
   };
+  std::ofstream(dir.File("bad-enforcement.yaml")) << "enforcement: off\n"
+                                                  << policy::Policy::DefaultText();
   for (const Case& c : cases) {
     ChildProcess p(STRATUM_GUARD_BINARY, c.args);
     EXPECT_EQ(p.WaitExit(20s), std::optional<int>(c.exit_code)) << c.args[1] << " " << c.args[2];

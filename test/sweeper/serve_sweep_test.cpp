@@ -68,6 +68,33 @@ TEST(ServeSweepTest, DeletesMinersAndSharesTheWebhooksMetrics) {
   EXPECT_EQ(server.WaitExit(seconds(30)), 0);
 }
 
+TEST(ServeSweepTest, ServeEnforcementReachesTheSweeper) {
+  FakeApiServer api;
+  api.Start();
+  testing::TempDir dir;
+  std::string kubeconfig = WriteKubeconfig(api, dir.path());
+  api.AddPod(MakePodJson(BenignPod("shop", "web-0")));
+  api.AddPod(MakePodJson(MinerPod("team-a", "xmr-1")));
+
+  testing::ChildProcess server(
+      STRATUM_GUARD_BINARY, {"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                             "--dev-cert-dir", dir.File("certs"), "--sweep", "--kubeconfig",
+                             kubeconfig, "--leader-elect=false", "--enforcement=audit"});
+  unsigned short metrics_port = server.WaitForListening("metrics");
+  ASSERT_NE(metrics_port, 0);
+  auto full_pass_done = [&] {
+    std::string error;
+    auto e =
+        testing::ParsePrometheusText(testing::PlainGet(metrics_port, "/metrics").body(), &error);
+    return e && e->Value("stratum_guard_sweeper_last_full_sync_timestamp_seconds") > 0;
+  };
+  ASSERT_TRUE(WaitUntil(full_pass_done, seconds(30)));
+  EXPECT_TRUE(api.HasPod("team-a", "xmr-1")) << "audit deletes nothing";
+  EXPECT_EQ(api.requests("DELETE"), 0u);
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.WaitExit(seconds(30)), 0);
+}
+
 TEST(ServeSweepTest, ASweeperThatCannotStartStopsTheProcess) {
   testing::TempDir dir;
   std::string kubeconfig = dir.Write("kubeconfig", "apiVersion: v1\nkind: Config\nclusters: []\n");

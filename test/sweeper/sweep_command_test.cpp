@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -89,6 +90,32 @@ TEST_F(SweepCommandTest, OnceExitsOneOnApiErrors) {
   auto p = Start({"sweep", "--once", "--kubeconfig", kubeconfig_});
   EXPECT_EQ(Exit(*p), 1) << Output(*p);
   EXPECT_NE(Output(*p).find("list pods: 403 Forbidden"), std::string::npos) << Output(*p);
+}
+
+TEST_F(SweepCommandTest, OnceWithEnforcementWarnDeletesNothing) {
+  auto p = Start({"sweep", "--once", "--enforcement=warn", "--kubeconfig", kubeconfig_});
+  EXPECT_EQ(Exit(*p), 0) << Output(*p);
+  EXPECT_NE(Output(*p).find("stratum-guard sweep (enforcement warn)"), std::string::npos)
+      << Output(*p);
+  EXPECT_NE(Output(*p).find("would delete: 2"), std::string::npos) << Output(*p);
+  EXPECT_EQ(server_.requests("DELETE"), 0u);
+  EXPECT_EQ(server_.pod_count(), 14u);
+}
+
+TEST_F(SweepCommandTest, BadEnforcementExitsTwo) {
+  auto bad_flag = Start({"sweep", "--once", "--kubeconfig", kubeconfig_, "--enforcement", "off"});
+  EXPECT_EQ(Exit(*bad_flag), 2);
+  EXPECT_NE(Output(*bad_flag).find("must be enforce, warn or audit, not \"off\""),
+            std::string::npos)
+      << Output(*bad_flag);
+  const std::string policy = dir_ + "/policy.yaml";
+  std::ofstream(policy) << "enforcement: off\nversion: 1\nrules:\n"
+                           "  - {id: r, description: d, action: deny, match: {patterns: [x]}}\n";
+  auto bad_policy = Start({"sweep", "--once", "--kubeconfig", kubeconfig_, "--policy", policy});
+  EXPECT_EQ(Exit(*bad_policy), 2);
+  EXPECT_NE(Output(*bad_policy).find(policy + ":1: unknown enforcement \"off\""), std::string::npos)
+      << Output(*bad_policy);
+  EXPECT_EQ(server_.requests("DELETE"), 0u);
 }
 
 TEST_F(SweepCommandTest, BadConfigurationExitsTwo) {

@@ -333,5 +333,21 @@ TEST_F(SweeperIntegrationTest, PolicyReloadResyncsThroughTheCircuitBreaker) {
   EXPECT_TRUE(Eventually([&] { return server_.list_requests() >= 2; }));
 }
 
+TEST_F(SweeperIntegrationTest, AReloadThatSwitchesToEnforceStartsDeleting) {
+  const std::string policy_text(policy::Policy::DefaultText());
+  Miner("apps", "miner");
+  policies_.Set(policy::Policy::Compile("enforcement: warn\n" + policy_text, "warn.yaml"));
+  kube::KubeClient client(Config());
+  Running running(client, policies_, registry_, clock_, options_);
+  ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));  // first pass done
+  EXPECT_TRUE(server_.HasPod("apps", "miner")) << "warn deletes nothing";
+  EXPECT_EQ(
+      MetricValue(registry_, "stratum_guard_sweeper_pods_deleted_total", {{"rule", "miner-image"}}),
+      -1);
+  policies_.Set(policy::Policy::Compile("enforcement: enforce\n" + policy_text, "enforce.yaml"));
+  Benign("apps", "web");  // the next event notices the new snapshot
+  EXPECT_TRUE(Eventually([&] { return !server_.HasPod("apps", "miner"); }));
+}
+
 }  // namespace
 }  // namespace stratum_guard::sweeper

@@ -71,8 +71,14 @@ TEST_F(SweeperLogicTest, DeletesMinersAcrossNamespacesAndLeavesTheRest) {
   EXPECT_EQ(api_.deletions()[0].grace, 5);
   EXPECT_EQ(api_.calls("list"), 5);  // 33 pods in pages of 7
   EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_pods_scanned_total"), 33);
+  // The exempt pod is listed with what its exemption silenced; the deleted ones after it.
+  ASSERT_EQ(report.pods.size(), 3u);
+  EXPECT_EQ(report.pods[0].name, "miner-exempt");
+  EXPECT_TRUE(report.pods[0].findings.empty());
+  EXPECT_FALSE(report.pods[0].exempted.empty());
+  ASSERT_EQ(report.pods[1].action, PodAction::kDeleted);
   EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_pods_deleted_total",
-                        {{"rule", report.pods[0].findings[0].rule_id}}),
+                        {{"rule", report.pods[1].findings[0].rule_id}}),
             2);
   EXPECT_GT(MetricValue(registry_, "stratum_guard_sweeper_last_full_sync_timestamp_seconds"), 0);
   EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_circuit_open"), 0);
@@ -117,6 +123,130 @@ TEST_F(SweeperLogicTest, DryRunDeletesNothingButReportsAndEmitsEventsOnce) {
   std::string text = FormatReport(report, true);
   EXPECT_NE(text.find("would delete: 1"), std::string::npos) << text;
   EXPECT_NE(text.find("team-a/miner-1"), std::string::npos) << text;
+}
+
+TEST_F(SweeperLogicTest, AnEvaluationFaultDeletesNothingAndIsCountedAndReported) {
+  Miner("team-a", "miner-1");
+  Benign("team-a", "web-1");
+  policies_.Set(policy::Policy::FailingForTesting("injected"));
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.scanned, 2u);
+  EXPECT_EQ(report.failed, 2u);
+  EXPECT_EQ(report.candidates, 0u);
+  EXPECT_EQ(report.deleted, 0u);
+  EXPECT_TRUE(report.pods.empty());
+  EXPECT_EQ(api_.calls("delete"), 0);
+  EXPECT_TRUE(api_.events().empty());
+  EXPECT_EQ(
+      MetricValue(registry_, "stratum_guard_sweeper_errors_total", {{"reason", "evaluation"}}), 2);
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_sweeper_pods_detected_total",
+                        {{"rule", "miner-image"}, {"action", "deny"}}),
+            -1)
+      << "no made-up finding";
+  ASSERT_EQ(report.errors.size(), 2u);
+  EXPECT_EQ(report.errors[0], "evaluate team-a/miner-1: policy evaluation failed: injected");
+  std::string text = FormatReport(report, false);
+  EXPECT_NE(text.find("0 finished, 2 policy errors"), std::string::npos) << text;
+  EXPECT_NE(text.find("deleted: 0"), std::string::npos) << text;
+}
+
+// The default policy with `enforcement: MODE` on top.
+std::shared_ptr<const policy::Policy> DefaultPolicyIn(std::string_view mode) {
+  return policy::Policy::Compile(
+      "enforcement: " + std::string(mode) + "\n" + std::string(policy::Policy::DefaultText()),
+      "enforcement.yaml");
+}
+
+TEST_F(SweeperLogicTest, WarnAndAuditDeleteNothingButReportAndEmitEvents) {
+  for (std::string_view mode : {"warn", "audit"}) {
+    SCOPED_TRACE(std::string(mode));
+    FakeKubeApi api;
+    PodTemplate pod = MinerPod("team-a", "miner-1");
+    pod.uid = "uid-miner-1";
+    api.AddPod(MakePodJson(pod));
+    prometheus::Registry registry;
+    policies_.Set(DefaultPolicyIn(mode));
+    Sweeper sweeper(api, policies_, registry, clock_, options_);
+    SweepReport report = sweeper.SweepOnce();
+    EXPECT_EQ(report.candidates, 1u);
+    EXPECT_EQ(report.deleted, 0u);
+    ASSERT_EQ(report.pods.size(), 1u);
+    EXPECT_EQ(report.pods[0].action, PodAction::kNotEnforced);
+    EXPECT_EQ(api.calls("delete"), 0);
+    ASSERT_EQ(api.events().size(), 1u);
+    EXPECT_NE(api.events()[0].find("\"reason\":\"MinerPodDetected\""), std::string::npos);
+    EXPECT_NE(api.events()[0].find("stratum-guard (enforcement " + std::string(mode) +
+                                   ") would delete this pod: rule "),
+              std::string::npos)
+        << api.events()[0];
+    std::string text = FormatReport(report, false);
+    EXPECT_NE(text.find("stratum-guard sweep (enforcement " + std::string(mode) + ")\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("would delete: 1"), std::string::npos) << text;
+    EXPECT_NE(text.find("would delete (enforcement warn or audit)"), std::string::npos) << text;
+  }
+}
+
+TEST_F(SweeperLogicTest, TheEnforcementFlagWinsOverThePolicy) {
+  Miner("team-a", "miner-1");
+  policies_.Set(DefaultPolicyIn("enforce"));
+  options_.enforcement = policy::Enforcement::kAudit;
+  SweepReport audit = Sweep();
+  EXPECT_EQ(audit.deleted, 0u);
+  EXPECT_EQ(audit.enforcement, policy::Enforcement::kAudit);
+  EXPECT_TRUE(api_.HasPod("team-a", "miner-1"));
+
+  policies_.Set(DefaultPolicyIn("warn"));
+  options_.enforcement = policy::Enforcement::kEnforce;
+  SweepReport enforce = Sweep();
+  EXPECT_EQ(enforce.deleted, 1u);
+  EXPECT_FALSE(api_.HasPod("team-a", "miner-1"));
+}
+
+// Everything is exempt in miner-lab; in team-a only miner-image is.
+constexpr char kRuleExemptPolicy[] = R"(version: 1
+exemptions:
+  namespaces: [miner-lab]
+rules:
+  - id: stratum-url
+    description: d
+    action: deny
+    match:
+      patterns: ['stratum\+tcp://\S+']
+  - id: miner-image
+    description: d
+    action: deny
+    match:
+      images: [xmrig]
+    exempt:
+      namespaces: [team-a]
+)";
+
+TEST_F(SweeperLogicTest, ExemptionsAreCountedAndNamedInEventsAndTheReport) {
+  Miner("team-a", "miner-1");
+  Miner("miner-lab", "miner-2");
+  policies_.Set(policy::Policy::Compile(kRuleExemptPolicy, "exempt.yaml"));
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_FALSE(api_.HasPod("team-a", "miner-1")) << "stratum-url is not exempt there";
+  EXPECT_TRUE(api_.HasPod("miner-lab", "miner-2"));
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_exemptions_total",
+                        {{"rule", "miner-image"}, {"source", "sweeper"}}),
+            2);
+  EXPECT_EQ(MetricValue(registry_, "stratum_guard_exemptions_total",
+                        {{"rule", "stratum-url"}, {"source", "sweeper"}}),
+            1);
+  ASSERT_EQ(api_.events().size(), 1u);
+  EXPECT_NE(api_.events()[0].find("exempted: miner-image main image (namespace exemption)"),
+            std::string::npos)
+      << api_.events()[0];
+  std::string text = FormatReport(report, false);
+  EXPECT_NE(text.find("miner-lab/miner-2 (uid uid-miner-lab-miner-2): not deleted: every finding "
+                      "exempted"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("[namespace exemption]"), std::string::npos) << text;
 }
 
 TEST_F(SweeperLogicTest, CircuitBreakerTripsOnTooLargeAShare) {
