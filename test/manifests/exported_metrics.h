@@ -1,0 +1,23 @@
+#pragma once
+
+#include <set>
+#include <string>
+
+namespace stratum_guard::manifests {
+
+// What the real binary exports, as a dashboard or an alert may name it.
+struct ExportedMetrics {
+  std::string error;  // empty when the scrape worked
+  // Every series name: sample names, and every family of a `# TYPE` line with a histogram's
+  // _bucket, _sum and _count.
+  std::set<std::string> names;
+  // Families that have a `# TYPE` line but no sample yet (created on their first increment).
+  std::set<std::string> without_series;
+};
+
+// Runs `stratum-guard serve --sweep` on loopback ports with a development certificate and a
+// kubeconfig whose API server does not answer, scrapes /metrics once and stops it. Run once per
+// process; every caller gets the same result.
+const ExportedMetrics& ScrapeTheBinary();
+
+}  // namespace stratum_guard::manifests
