@@ -697,12 +697,13 @@ TEST(JunitTest, AllowedObjectsAreBarePassingCases) {
   EXPECT_TRUE(cases[0]->children.empty());
 }
 
-TEST(JunitTest, NoObjectsIsAnEmptySuite) {
+TEST(JunitTest, NoObjectsIsOneEmptySuite) {
   const XmlElement root = ValidJunit(Junit(ManifestReport("", "empty.yaml")));
   EXPECT_EQ(root.Attr("tests"), "0");
   ASSERT_EQ(root.children.size(), 1u);
-  EXPECT_EQ(root.children[0].Attr("name"), "empty.yaml");
+  EXPECT_EQ(root.children[0].Attr("name"), "stratum-guard check");
   EXPECT_EQ(root.children[0].Attr("tests"), "0");
+  EXPECT_TRUE(root.children[0].children.empty());
 }
 
 TEST(JunitTest, ReadErrorsAreErroredCasesInTheirFilesSuite) {

@@ -11,13 +11,12 @@ struct ExportedMetrics {
   // Every series name: sample names, and every family of a `# TYPE` line with a histogram's
   // _bucket, _sum and _count.
   std::set<std::string> names;
-  // Families that have a `# TYPE` line but no sample yet (created on their first increment).
-  std::set<std::string> without_series;
 };
 
-// Runs `stratum-guard serve --sweep` on loopback ports with a development certificate and a
-// kubeconfig whose API server does not answer, scrapes /metrics once and stops it. Run once per
-// process; every caller gets the same result.
+// Runs `stratum-guard serve --sweep` on loopback ports with a development certificate against
+// the fake API server holding one miner pod, waits for the sweeper to delete it, sends the
+// webhook one miner review, then scrapes /metrics. Run once per process; every caller gets the
+// same result.
 const ExportedMetrics& ScrapeTheBinary();
 
 }  // namespace stratum_guard::manifests
