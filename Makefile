@@ -11,10 +11,12 @@ METRICS    ?= 127.0.0.1:9090
 DEV_CERTS  ?= $(BUILD)/dev-certs
 SANITIZE   ?= OFF
 
-# Exactly the Debian packages the build and the test suite need.
+# Exactly the Debian packages the build and the test suite need. `prometheus` is there for
+# promtool alone (the alerts' unit tests); its server is never started (see `install`).
 BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
-             libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev ccache
+             libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev ccache \
+             prometheus
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
 BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
 
@@ -34,14 +36,30 @@ deps:
 bench-deps:
 	@$(call install,$(BENCH_DEPS))
 
+# Packages that ship a daemon (prometheus, nginx-light) would start it from their postinst and
+# leave it running: a policy-rc.d that answers 101 ("action forbidden") while apt-get runs keeps
+# invoke-rc.d and deb-systemd-invoke from starting anything, and the prometheus unit is then
+# disabled so a reboot does not start it either. An existing policy-rc.d is left alone.
 define install
 missing=""; for p in $(1); do \
   dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 done; \
 if [ -n "$$missing" ]; then \
   echo "Installing:$$missing"; \
+  own_policy=""; \
+  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && \
+    $(SUDO) chmod 755 /usr/sbin/policy-rc.d && own_policy=1; \
+  fi; \
   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+  status=$$?; \
+  [ -z "$$own_policy" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; \
+  case " $$missing " in *" prometheus "*) \
+    $(SUDO) deb-systemd-helper disable prometheus.service >/dev/null 2>&1; \
+    $(SUDO) update-rc.d prometheus disable >/dev/null 2>&1;; \
+  esac; \
+  exit $$status; \
 fi
 endef
 

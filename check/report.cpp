@@ -3,6 +3,12 @@
 #include <rapidjson/ostreamwrapper.h>
 #include <rapidjson/prettywriter.h>
 
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "common/build_info.h"
+
 namespace stratum_guard::check {
 namespace {
 
@@ -77,6 +83,78 @@ void WriteFindings(Writer& w, const std::vector<policy::Finding>& findings,
     w.EndObject();
   }
   w.EndArray();
+}
+
+// SARIF levels: deny fails the change, warn is shown, audit is informational.
+std::string_view SarifLevel(policy::Action action) {
+  switch (action) {
+    case policy::Action::kDeny:
+      return "error";
+    case policy::Action::kWarn:
+      return "warning";
+    case policy::Action::kAudit:
+      break;
+  }
+  return "note";
+}
+
+// A file path as SARIF's artifactLocation.uri: relative paths (what check was given, so relative
+// to where it ran) stay relative, as code scanning resolves them against the checkout; absolute
+// ones become file:// URIs. Bytes outside RFC 3986's unreserved set and '/' are percent-encoded.
+std::string ArtifactUri(std::string_view file) {
+  while (file.starts_with("./")) file.remove_prefix(2);
+  std::string uri = file.starts_with('/') ? "file://" : "";
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char ch : file) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+      uri += ch;
+    } else {
+      uri += '%';
+      uri += kHex[c >> 4];
+      uri += kHex[c & 0xF];
+    }
+  }
+  return uri;
+}
+
+// Text for XML attributes and character data. Control characters other than tab, newline and
+// carriage return are not allowed in XML 1.0 even as references, so they become '?'.
+std::string XmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\t':
+      case '\n':
+      case '\r':
+        out += ch;
+        break;
+      default:
+        out += static_cast<unsigned char>(ch) < 0x20 ? '?' : ch;
+    }
+  }
+  return out;
+}
+
+std::string FindingLine(const policy::Finding& f, int line) {
+  return std::string(policy::ActionName(f.action)) + " " + f.rule_id + " " + f.path +
+         (line > 0 ? " (line " + std::to_string(line) + ")" : "") + ": " + f.message;
 }
 
 }  // namespace
@@ -197,6 +275,249 @@ void WriteJson(const Report& report, std::ostream& out) {
   w.EndObject();
   stream.Flush();
   out << '\n';
+}
+
+void WriteSarif(const Report& report, const std::vector<policy::RuleInfo>& rules,
+                std::string_view docs_url, std::ostream& out) {
+  std::vector<policy::RuleInfo> all_rules = rules;
+  std::map<std::string, int, std::less<>> rule_index;
+  for (const policy::RuleInfo& rule : all_rules) {
+    rule_index.emplace(rule.id, static_cast<int>(rule_index.size()));
+  }
+  // A finding of a rule the list lacks (a fake evaluator, a policy other than the one listed)
+  // still gets a rule entry, so every result resolves.
+  for (const Judgement& j : report.judgements) {
+    for (const policy::Finding& f : j.verdict.findings) {
+      if (rule_index.emplace(f.rule_id, static_cast<int>(rule_index.size())).second) {
+        all_rules.push_back({f.rule_id, "", f.action});
+      }
+    }
+  }
+  const std::string help_base = std::string(docs_url) + "#";
+
+  rapidjson::OStreamWrapper stream(out);
+  rapidjson::PrettyWriter<rapidjson::OStreamWrapper> w(stream);
+  w.SetIndent(' ', 2);
+  w.StartObject();
+  w.Key("$schema");
+  w.String("https://json.schemastore.org/sarif-2.1.0.json");
+  w.Key("version");
+  w.String("2.1.0");
+  w.Key("runs");
+  w.StartArray();
+  w.StartObject();
+  w.Key("tool");
+  w.StartObject();
+  w.Key("driver");
+  w.StartObject();
+  w.Key("name");
+  w.String("stratum-guard");
+  w.Key("version");
+  String(w, common::Version());
+  w.Key("informationUri");
+  w.String("https://github.com/stratum-guard/stratum-guard");
+  w.Key("rules");
+  w.StartArray();
+  for (const policy::RuleInfo& rule : all_rules) {
+    w.StartObject();
+    w.Key("id");
+    String(w, rule.id);
+    w.Key("shortDescription");
+    w.StartObject();
+    w.Key("text");
+    String(w, rule.description.empty() ? rule.id : rule.description);
+    w.EndObject();
+    w.Key("helpUri");
+    String(w, help_base + rule.id);
+    w.Key("defaultConfiguration");
+    w.StartObject();
+    w.Key("level");
+    String(w, SarifLevel(rule.action));
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();  // driver
+  w.EndObject();  // tool
+  w.Key("invocations");
+  w.StartArray();
+  w.StartObject();
+  w.Key("executionSuccessful");
+  w.Bool(report.errors.empty());
+  w.Key("toolExecutionNotifications");
+  w.StartArray();
+  for (const ReadError& e : report.errors) {
+    w.StartObject();
+    w.Key("level");
+    w.String("error");
+    w.Key("message");
+    w.StartObject();
+    w.Key("text");
+    String(w, e.message);
+    w.EndObject();
+    w.Key("locations");
+    w.StartArray();
+    w.StartObject();
+    w.Key("physicalLocation");
+    w.StartObject();
+    w.Key("artifactLocation");
+    w.StartObject();
+    w.Key("uri");
+    String(w, ArtifactUri(e.file));
+    w.EndObject();
+    if (e.line > 0) {
+      w.Key("region");
+      w.StartObject();
+      w.Key("startLine");
+      w.Int(e.line);
+      if (e.column > 0) {
+        w.Key("startColumn");
+        w.Int(e.column);
+      }
+      w.EndObject();
+    }
+    w.EndObject();
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.EndArray();  // invocations
+  w.Key("results");
+  w.StartArray();
+  for (const Judgement& j : report.judgements) {
+    for (std::size_t i = 0; i < j.verdict.findings.size(); ++i) {
+      const policy::Finding& f = j.verdict.findings[i];
+      const int line = i < j.finding_lines.size() ? j.finding_lines[i] : j.line;
+      w.StartObject();
+      w.Key("ruleId");
+      String(w, f.rule_id);
+      w.Key("ruleIndex");
+      w.Int(rule_index.find(f.rule_id)->second);
+      w.Key("level");
+      String(w, SarifLevel(f.action));
+      w.Key("message");
+      w.StartObject();
+      w.Key("text");
+      String(w, ObjectName(j) + ": " + f.message);
+      w.EndObject();
+      w.Key("locations");
+      w.StartArray();
+      w.StartObject();
+      w.Key("physicalLocation");
+      w.StartObject();
+      w.Key("artifactLocation");
+      w.StartObject();
+      w.Key("uri");
+      String(w, ArtifactUri(j.file));
+      w.EndObject();
+      if (line > 0) {
+        w.Key("region");
+        w.StartObject();
+        w.Key("startLine");
+        w.Int(line);
+        w.EndObject();
+      }
+      w.EndObject();
+      w.Key("logicalLocations");
+      w.StartArray();
+      w.StartObject();
+      w.Key("fullyQualifiedName");
+      String(w, ObjectName(j) + " " + f.path);
+      w.EndObject();
+      w.EndArray();
+      w.EndObject();
+      w.EndArray();
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.EndObject();
+  w.EndArray();  // runs
+  w.EndObject();
+  stream.Flush();
+  out << '\n';
+}
+
+void WriteJunit(const Report& report, std::ostream& out) {
+  // Suites in reading order: the files with objects, then those that only failed to read.
+  struct Suite {
+    std::vector<const Judgement*> judgements;
+    std::vector<const ReadError*> errors;
+    int failures = 0;
+    int skipped = 0;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Suite> suites;
+  auto suite = [&](const std::string& file) -> Suite& {
+    auto [it, added] = suites.try_emplace(file);
+    if (added) order.push_back(file);
+    return it->second;
+  };
+  for (const Judgement& j : report.judgements) {
+    Suite& s = suite(j.file);
+    s.judgements.push_back(&j);
+    s.failures += j.outcome == Outcome::kDenied ? 1 : 0;
+    s.skipped += j.outcome == Outcome::kNotJudged || j.outcome == Outcome::kSkipped ? 1 : 0;
+  }
+  for (const ReadError& e : report.errors) suite(e.file).errors.push_back(&e);
+  // The report does not keep the names of files without objects; an empty run still has a
+  // suite, which some readers require.
+  if (order.empty()) suite("stratum-guard check");
+
+  const Summary summary = report.Summarize();
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<testsuites name=\"stratum-guard check\" tests=\""
+      << summary.objects + static_cast<int>(report.errors.size()) << "\" failures=\""
+      << summary.denied << "\" errors=\"" << report.errors.size() << "\">\n";
+  for (const std::string& file : order) {
+    const Suite& s = suites[file];
+    const std::string name = XmlEscape(file);
+    out << "  <testsuite name=\"" << name << "\" tests=\"" << s.judgements.size() + s.errors.size()
+        << "\" failures=\"" << s.failures << "\" errors=\"" << s.errors.size() << "\" skipped=\""
+        << s.skipped << "\">\n";
+    for (const Judgement* j : s.judgements) {
+      out << "    <testcase classname=\"" << name << "\" name=\""
+          << XmlEscape(ObjectName(*j) + " (" + DocumentLabel(*j) + ")") << "\" file=\"" << name
+          << "\" line=\"" << j->line << "\"";
+      std::string failed;  // the deny findings
+      std::string shown;   // warn and audit findings, for system-out
+      for (std::size_t i = 0; i < j->verdict.findings.size(); ++i) {
+        const policy::Finding& f = j->verdict.findings[i];
+        const int line = i < j->finding_lines.size() ? j->finding_lines[i] : j->line;
+        (f.action == policy::Action::kDeny ? failed : shown) += FindingLine(f, line) + "\n";
+      }
+      const bool skipped = j->outcome == Outcome::kNotJudged || j->outcome == Outcome::kSkipped;
+      if (j->outcome != Outcome::kDenied && !skipped && shown.empty()) {
+        out << "/>\n";
+        continue;
+      }
+      out << ">\n";
+      if (j->outcome == Outcome::kDenied) {
+        const std::size_t denials = std::count(failed.begin(), failed.end(), '\n');
+        out << "      <failure type=\"denied\" message=\""
+            << XmlEscape(ObjectName(*j) + " denied: " + std::to_string(denials) +
+                         (denials == 1 ? " deny finding: " : " deny findings: ") +
+                         failed.substr(0, failed.find('\n')))
+            << "\">" << XmlEscape(failed) << "</failure>\n";
+      } else if (skipped) {
+        out << "      <skipped message=\"" << XmlEscape(j->note) << "\"/>\n";
+      }
+      if (!shown.empty()) out << "      <system-out>" << XmlEscape(shown) << "</system-out>\n";
+      out << "    </testcase>\n";
+    }
+    for (const ReadError* e : s.errors) {
+      const std::string where = Where(e->file, e->line, e->column);
+      out << "    <testcase classname=\"" << name << "\" name=\"" << XmlEscape("read " + where)
+          << "\" file=\"" << name << "\" line=\"" << e->line << "\">\n"
+          << "      <error type=\"read\" message=\"" << XmlEscape(where + ": " + e->message)
+          << "\"/>\n"
+          << "    </testcase>\n";
+    }
+    out << "  </testsuite>\n";
+  }
+  out << "</testsuites>\n";
 }
 
 }  // namespace stratum_guard::check

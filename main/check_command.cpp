@@ -20,6 +20,8 @@ Command AddCheckCommand(CLI::App& root) {
     std::string policy_file;
     std::string output = "text";
     std::string default_namespace;
+    std::string docs_url =
+        "https://github.com/stratum-guard/stratum-guard/blob/main/docs/POLICY.md";
     bool quiet = false;
     std::vector<std::string> paths;
   };
@@ -27,8 +29,11 @@ Command AddCheckCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "check", "Judge Kubernetes manifests offline (files, directories, - for stdin)");
   app->add_option("--policy", options->policy_file, "Policy file replacing the default policy");
-  app->add_option("-o,--output", options->output, "Report format: text or json")
-      ->check(CLI::IsMember({"text", "json"}));
+  app->add_option("-o,--output", options->output, "Report format: text, json, sarif or junit")
+      ->check(CLI::IsMember({"text", "json", "sarif", "junit"}));
+  app->add_option("--docs-url", options->docs_url,
+                  "SARIF: where the rules are documented; #<rule-id> is appended")
+      ->capture_default_str();
   app->add_option("-n,--namespace", options->default_namespace,
                   "Namespace for objects that name none (as kubectl -n would apply them)");
   app->add_flag("-q,--quiet", options->quiet,
@@ -51,6 +56,10 @@ Command AddCheckCommand(CLI::App& root) {
         check::Check(read, check::EvaluatorFor(compiled), options->default_namespace);
     if (options->output == "json") {
       check::WriteJson(report, std::cout);
+    } else if (options->output == "sarif") {
+      check::WriteSarif(report, compiled->rules(), options->docs_url, std::cout);
+    } else if (options->output == "junit") {
+      check::WriteJunit(report, std::cout);
     } else {
       check::WriteText(report, std::cout, std::cerr, {.quiet = options->quiet});
     }
