@@ -47,4 +47,9 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   return std::chrono::milliseconds(static_cast<long long>(total_ms + 0.5));
 }
 
+std::string FormatDuration(std::chrono::milliseconds duration) {
+  if (duration.count() % 1000 != 0) return std::to_string(duration.count()) + "ms";
+  return std::to_string(duration.count() / 1000) + "s";
+}
+
 }  // namespace stratum_guard::common

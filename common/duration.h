@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace stratum_guard::common {
@@ -9,5 +10,8 @@ namespace stratum_guard::common {
 // Parses a Go-style duration as Kubernetes flags write them: "250ms", "10s", "2m", "1h30m",
 // or a bare number of seconds ("10", "0.5"). Returns nullopt for anything else or a negative.
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+// The form ParseDuration reads back, for flag defaults in help text: "2s", "1500ms".
+std::string FormatDuration(std::chrono::milliseconds duration);
 
 }  // namespace stratum_guard::common

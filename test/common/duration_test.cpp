@@ -29,5 +29,14 @@ TEST(ParseDurationTest, RejectsGarbage) {
   EXPECT_FALSE(ParseDuration("1..2s"));
 }
 
+TEST(FormatDurationTest, ReadsBackAsTheSameDuration) {
+  EXPECT_EQ(FormatDuration(std::chrono::seconds(2)), "2s");
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(1500)), "1500ms");
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(0)), "0s");
+  for (auto d : {std::chrono::milliseconds(250), std::chrono::milliseconds(90'000)}) {
+    EXPECT_EQ(ParseDuration(FormatDuration(d)), d);
+  }
+}
+
 }  // namespace
 }  // namespace stratum_guard::common
