@@ -270,8 +270,9 @@ struct Client::Impl {
     return req;
   }
 
-  // A connection (pooled or new) with the request written on it. `*stale` tells the caller a
-  // reused connection failed before any answer, which is worth one retry on a new one.
+  // Fills `c` with a connection (pooled, or new when `pooled` is false) and writes the request
+  // on it. On failure `c` says whether the connection was a reused one, which the caller may
+  // retry once.
   Error Send(const Request& request, bool pooled, const common::CancelCheck& cancelled,
              std::unique_ptr<Connection>& c, SteadyTime deadline) {
     Credentials credentials;
