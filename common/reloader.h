@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -9,6 +10,9 @@
 #include "common/file_watcher.h"
 
 namespace stratum_guard::common {
+
+// How often `serve` and `sweep` poll their configuration files unless told otherwise.
+inline constexpr std::chrono::milliseconds kDefaultReloadInterval{2'000};
 
 // Turns file changes into configuration swaps: a change is validated and installed by
 // `apply`; a change that does not validate (apply throws) or cannot be read leaves the

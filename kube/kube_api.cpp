@@ -84,7 +84,18 @@ std::optional<common::Clock::Wall> ParseTime(std::string_view text) {
     if (digits == 0) return std::nullopt;
     for (int i = digits; i < 6; ++i) micros *= 10;
   }
-  if (rest != "Z") return std::nullopt;
+  // RFC 3339's offsets ("+02:00") besides 'Z': credential plugins write either.
+  int offset_minutes = 0;
+  if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int oh = 0;
+    int om = 0;
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) != 2) {
+      return std::nullopt;
+    }
+    offset_minutes = (rest[0] == '+' ? 1 : -1) * (oh * 60 + om);
+  } else if (rest != "Z") {
+    return std::nullopt;
+  }
   std::tm tm{};
   tm.tm_year = year - 1900;
   tm.tm_mon = mon - 1;
@@ -93,7 +104,8 @@ std::optional<common::Clock::Wall> ParseTime(std::string_view text) {
   tm.tm_min = min;
   tm.tm_sec = sec;
   std::time_t t = timegm(&tm);
-  return common::Clock::Wall(std::chrono::seconds(t)) + std::chrono::microseconds(micros);
+  return common::Clock::Wall(std::chrono::seconds(t)) + std::chrono::microseconds(micros) -
+         std::chrono::minutes(offset_minutes);
 }
 
 std::string LeaseToJson(const Lease& lease) {

@@ -95,7 +95,8 @@ std::string DeleteOptionsJson(const std::string& uid, std::optional<std::int64_t
 std::string FormatMicroTime(common::Clock::Wall time);
 // RFC 3339 with seconds, as metav1.Time serialises.
 std::string FormatTime(common::Clock::Wall time);
-// Parses what FormatMicroTime/FormatTime write (fraction optional, 'Z' only). nullopt else.
+// Parses RFC 3339 as FormatMicroTime/FormatTime write it (fraction optional), with 'Z' or a
+// numeric offset. nullopt else.
 std::optional<common::Clock::Wall> ParseTime(std::string_view text);
 
 // object.metadata.<name> as a string, or "".

@@ -11,12 +11,12 @@
 
 namespace stratum_guard::kube {
 
-// KubeApi over HTTPS with Boost.Beast and OpenSSL. Each call runs synchronously on the calling
-// thread (on a private io_context per connection), so the sweep loop, the watch and the leader
-// elector can each block on their own call. Idle keep-alive connections are pooled; a watch gets
-// a connection of its own. TLS verifies the server against the configured CA and host name
-// (SNI sent for DNS names), and the bearer token is re-read from its file before every request
-// so a rotated service-account token is picked up at once. Thread-safe.
+// KubeApi over HTTPS: the REST paths and their JSON on top of https::Client, which pools
+// keep-alive connections, verifies the server against the configured CA and host name and runs
+// each call on the calling thread, so the sweep loop, the watch and the leader elector can each
+// block on their own call. Credentials are fetched before every request: a token file is
+// re-read (a rotated service-account token is picked up at once), an exec plugin's credential
+// is reused until it expires or the API server answers 401. Thread-safe.
 class KubeClient : public KubeApi {
  public:
   struct Options {
@@ -28,6 +28,11 @@ class KubeClient : public KubeApi {
     std::size_t max_watch_line_bytes = std::size_t{16} << 20;
     std::size_t max_idle_connections = 4;
     std::string user_agent = "stratum-guard";
+    // Every call, whatever it is, gives up (kCancelled) once this is true: the process is
+    // stopping and a stalled API server must not hold it. Empty: never.
+    common::CancelCheck cancelled;
+    // Decides when an exec plugin's credential expired; nullptr: the system clock.
+    common::Clock* clock = nullptr;
   };
 
   // Throws KubeConfigError when the CA or client certificate/key cannot be loaded.
@@ -53,7 +58,7 @@ class KubeClient : public KubeApi {
   // The most pods of list pages this client has held parsed in memory at once: never more
   // than one page's worth, which is what keeps a sweep of any cluster size bounded.
   std::size_t max_pods_held() const { return max_pods_held_.load(); }
-  std::uint64_t connections_opened() const { return connections_opened_.load(); }
+  std::uint64_t connections_opened() const;
 
   struct Impl;
 
@@ -61,7 +66,6 @@ class KubeClient : public KubeApi {
   std::unique_ptr<Impl> impl_;
   std::atomic<std::size_t> pods_held_{0};
   std::atomic<std::size_t> max_pods_held_{0};
-  std::atomic<std::uint64_t> connections_opened_{0};
 };
 
 // Percent-encodes a query parameter value (RFC 3986 unreserved characters pass through).

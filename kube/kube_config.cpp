@@ -54,6 +54,39 @@ std::string PemFrom(const YAML::Node& map, const std::string& key, const std::st
   return ReadOrThrow(Resolve(base_dir, path), source + ": " + key);
 }
 
+// A user's `exec` section, checked as client-go checks it: a command, a known apiVersion, and
+// no need of a terminal (we run plugins with no stdin, as kubectl does without one).
+ExecConfig ParseExec(const YAML::Node& exec, const std::string& base_dir,
+                     const std::string& where) {
+  if (!exec.IsMap()) throw KubeConfigError(where + ": exec must be a mapping");
+  ExecConfig config;
+  config.api_version = Str(exec, "apiVersion");
+  config.command = Str(exec, "command");
+  config.install_hint = Str(exec, "installHint");
+  config.base_dir = base_dir;
+  if (config.command.empty()) throw KubeConfigError(where + ": exec has no command");
+  if (config.api_version != "client.authentication.k8s.io/v1" &&
+      config.api_version != "client.authentication.k8s.io/v1beta1") {
+    throw KubeConfigError(where + ": exec apiVersion \"" + config.api_version +
+                          "\" is not supported (client.authentication.k8s.io/v1 or v1beta1)");
+  }
+  if (Str(exec, "interactiveMode") == "Always") {
+    throw KubeConfigError(where + ": exec interactiveMode Always needs a terminal; " +
+                          "stratum-guard runs plugins without one");
+  }
+  if (const YAML::Node& args = exec["args"]; args && args.IsSequence()) {
+    for (const auto& arg : args) config.args.push_back(arg.as<std::string>());
+  }
+  if (const YAML::Node& env = exec["env"]; env && env.IsSequence()) {
+    for (const auto& var : env) {
+      std::string name = Str(var, "name");
+      if (name.empty()) throw KubeConfigError(where + ": exec env entry without a name");
+      config.env.emplace_back(name, Str(var, "value"));
+    }
+  }
+  return config;
+}
+
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -175,12 +208,15 @@ ClusterConfig ParseKubeconfig(std::string_view yaml_text, const std::string& bas
       if (!found) throw KubeConfigError(source + ": user \"" + user_name + "\" not found");
       YAML::Node user = *found;
       if (user.IsMap()) {
-        for (const char* unsupported : {"exec", "auth-provider", "username", "password"}) {
+        for (const char* unsupported : {"auth-provider", "username", "password"}) {
           if (user[unsupported]) {
             throw KubeConfigError(source + ": user \"" + user_name + "\": " + unsupported +
-                                  " authentication is not supported (use a token, a token file "
-                                  "or a client certificate)");
+                                  " authentication is not supported (use a token, a token file, "
+                                  "a client certificate or an exec plugin)");
           }
+        }
+        if (user["exec"]) {
+          config.exec = ParseExec(user["exec"], base_dir, source + ": user \"" + user_name + "\"");
         }
         config.client_cert_pem = PemFrom(user, "client-certificate", base_dir, source);
         config.client_key_pem = PemFrom(user, "client-key", base_dir, source);

@@ -5,8 +5,21 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace stratum_guard::kube {
+
+// A kubeconfig user's `exec` section: the credential plugin kubectl would run (EKS, GKE, AKS
+// and OIDC logins ship one).
+struct ExecConfig {
+  std::string api_version;  // client.authentication.k8s.io/v1 or v1beta1
+  std::string command;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;  // added to the process environment
+  std::string install_hint;                              // shown when the command is not found
+  std::string base_dir;  // the kubeconfig's directory: "./bin/plugin" is relative to it
+};
 
 // How to reach and authenticate to one API server, whatever the source (in-cluster or a
 // kubeconfig). PEM material is held in memory; the token may come from a file that is re-read
@@ -20,10 +33,11 @@ struct ClusterConfig {
   bool insecure_skip_tls_verify = false;
   std::string client_cert_pem;
   std::string client_key_pem;
-  std::string token;       // static bearer token
-  std::string token_file;  // bearer token re-read from this file (wins over `token`)
-  std::string namespace_;  // the context's namespace (informational)
-  std::string source;      // "in-cluster" or the kubeconfig path, for logs and errors
+  std::string token;               // static bearer token
+  std::string token_file;          // bearer token re-read from this file (wins over `token`)
+  std::optional<ExecConfig> exec;  // a credential plugin (wins over both)
+  std::string namespace_;          // the context's namespace (informational)
+  std::string source;              // "in-cluster" or the kubeconfig path, for logs and errors
 };
 
 // A configuration that cannot be used. Thrown only while loading, never during a sweep.
@@ -44,8 +58,8 @@ ClusterConfig InClusterConfig(const EnvLookup& env, const std::string& sa_dir);
 
 // Parses kubeconfig YAML. Paths inside it (certificate-authority, client-certificate,
 // client-key, tokenFile) are relative to `base_dir`. `context` empty means current-context.
-// Unsupported authentication (exec plugins, auth-provider, basic auth) is an error rather than
-// a silent anonymous connection.
+// Unsupported authentication (auth-provider, basic auth, an exec plugin that needs a terminal)
+// is an error rather than a silent anonymous connection.
 ClusterConfig ParseKubeconfig(std::string_view yaml_text, const std::string& base_dir,
                               const std::string& source, const std::string& context = {});
 ClusterConfig LoadKubeconfig(const std::string& path, const std::string& context = {});

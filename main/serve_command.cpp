@@ -17,6 +17,7 @@
 #include "certs/certificates.h"
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/reloader.h"
 #include "main/commands.h"
 #include "main/policy_flag.h"
 #include "main/sweeper_flags.h"
@@ -48,7 +49,7 @@ struct ServeFlags {
   std::string header_timeout = "10s";
   std::string idle_timeout = "90s";
   std::string shutdown_grace = "15s";
-  std::string reload_interval = "2s";
+  std::string reload_interval = common::FormatDuration(common::kDefaultReloadInterval);
   std::string log_level = "info";
   bool sweep = false;  // run the sweeper beside the webhook
   SweeperConfig sweeper;

@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "common/duration.h"
+#include "common/file_watcher.h"
 #include "common/log.h"
+#include "common/reloader.h"
 #include "kube/kube_client.h"
 #include "main/commands.h"
 #include "main/policy_flag.h"
@@ -32,6 +34,31 @@ void DurationFlag(CLI::App& app, const std::string& name, std::chrono::milliseco
          },
          help + " (default " + default_text + ")")
       ->type_name("DURATION");
+}
+
+// After a stop, API calls in flight get this long to finish (the Lease release among them);
+// then they are cancelled, so an API server that hangs mid-request cannot hold the shutdown.
+constexpr std::chrono::seconds kApiStopGrace{2};
+
+// Fires `abort` kApiStopGrace after `stop`, unless `finished` fires first.
+void AbortCallsAfterGrace(const common::StopSignal& stop, const common::StopSignal& finished,
+                          common::StopSignal& abort) {
+  while (!finished.stopped() && !stop.WaitFor(std::chrono::milliseconds(100))) {
+  }
+  if (!finished.WaitFor(kApiStopGrace)) abort.Stop();
+}
+
+// Polls the policy file every `interval` until `stop`, as `serve` does: a file that does not
+// compile is logged and the policy in force stays.
+void ReloadPolicyUntil(const common::StopSignal& stop, const std::string& path,
+                       std::chrono::milliseconds interval, policy::PolicyStore& policies) {
+  common::Reloader reloader(
+      "policy", std::make_unique<common::PollingFileWatcher>(std::vector<std::string>{path}),
+      [&](const std::vector<std::string>& contents) {
+        policies.Set(policy::Policy::Compile(contents.at(0), path));
+      },
+      [](bool) {});
+  while (!stop.WaitFor(interval)) reloader.Check();
 }
 
 std::string RandomSuffix() {
@@ -120,9 +147,22 @@ std::string FinishSweeperConfig(SweeperConfig& config, const kube::EnvLookup& en
 void RunSweeper(const SweeperConfig& config, policy::PolicyStore& policies,
                 prometheus::Registry& registry, const common::StopSignal& stop) {
   kube::ClusterConfig cluster = kube::ResolveClusterConfig(config.kubeconfig, kube::ProcessEnv());
-  kube::KubeClient client(std::move(cluster));
+  common::StopSignal abort_calls;
+  kube::KubeClient::Options client_options;
+  client_options.cancelled = [&abort_calls] { return abort_calls.stopped(); };
+  kube::KubeClient client(std::move(cluster), client_options);
   common::SystemClock clock;
   sweeper::Sweeper sweeper(client, policies, registry, clock, config.options);
+  common::StopSignal finished;
+  std::thread aborter([&] { AbortCallsAfterGrace(stop, finished, abort_calls); });
+  struct Join {
+    common::StopSignal& finished;
+    std::thread& thread;
+    ~Join() {
+      finished.Stop();
+      thread.join();
+    }
+  } join{finished, aborter};
   common::Log(
       common::LogLevel::kInfo, "sweeper: starting",
       {{"dry_run", config.options.dry_run},
@@ -140,6 +180,7 @@ Command AddSweepCommand(CLI::App& root) {
   struct State {
     SweeperConfig config;
     std::string policy_file;
+    std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
     bool once = false;
     std::string log_level = "info";
   };
@@ -148,7 +189,11 @@ Command AddSweepCommand(CLI::App& root) {
       root.add_subcommand("sweep", "Find and delete miner pods already running in the cluster");
   app->add_flag("--once", state->once,
                 "One full pass, print a report and exit (0 ok, 1 if anything failed)");
-  app->add_option("--policy", state->policy_file, "Policy file replacing the default policy");
+  app->add_option("--policy", state->policy_file,
+                  "Policy file replacing the default policy, reloaded when it changes");
+  DurationFlag(*app, "--reload-interval", state->reload_interval,
+               "How often the policy file is checked for changes",
+               common::FormatDuration(common::kDefaultReloadInterval));
   app->add_option("--log-level", state->log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error"}));
@@ -204,14 +249,21 @@ Command AddSweepCommand(CLI::App& root) {
                     {{"signal", signal}});
         stop.Stop();
       });
+      std::thread reloads;
+      if (!state->policy_file.empty()) {
+        reloads = std::thread(
+            [&] { ReloadPolicyUntil(stop, state->policy_file, state->reload_interval, policies); });
+      }
       try {
         RunSweeper(state->config, policies, registry, stop);
       } catch (...) {
         kill(getpid(), SIGTERM);  // release the waiter thread
         waiter.join();
+        if (reloads.joinable()) reloads.join();
         throw;
       }
       waiter.join();
+      if (reloads.joinable()) reloads.join();
       return 0;
     } catch (const kube::KubeConfigError& e) {
       std::cerr << "stratum-guard sweep: " << e.what() << "\n";

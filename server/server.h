@@ -44,7 +44,7 @@ struct ServerOptions {
   SessionLimits limits;
   std::size_t max_connections = 1024;
   std::chrono::milliseconds shutdown_grace{15'000};
-  std::chrono::milliseconds reload_interval{2'000};
+  std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
 };
 
 // The admission webhook (TLS) and metrics (plain HTTP) listeners, with the reloaders of

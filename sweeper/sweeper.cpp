@@ -563,8 +563,8 @@ void Sweeper::WatchUntilResync(const std::string& resource_version,
           }
           std::string_view object_rv = kube::MetadataString(object, "resourceVersion");
           if (!object_rv.empty()) rv = std::string(object_rv);
-          if (type != kube::WatchEventType::kAdded && type != kube::WatchEventType::kModified)
-            return true;
+          // Checked on every event, bookmarks included, so a reload reaches the pods already
+          // running within a bookmark interval even when none of them changes.
           std::shared_ptr<const policy::Policy> policy = policies_.Get();
           if (policy != sync_policy_) {
             // A reloaded policy first goes through a full pass and its circuit breaker.
@@ -572,6 +572,8 @@ void Sweeper::WatchUntilResync(const std::string& resource_version,
             relist = true;
             return false;
           }
+          if (type != kube::WatchEventType::kAdded && type != kube::WatchEventType::kModified)
+            return true;
           SweepReport scratch;
           PodOutcome pod;
           if (Judge(*policy, object, scratch, &pod)) Act(pod, cancelled, scratch);

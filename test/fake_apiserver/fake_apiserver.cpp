@@ -211,6 +211,8 @@ struct FakeApiServer::Impl {
   std::uint64_t list_count = 0;
   std::uint64_t watch_count = 0;
   std::uint64_t unauthorized_count = 0;
+  bool stalled = false;
+  std::uint64_t stalled_requests = 0;  // held by the stall right now
 
   struct Conn {
     std::thread thread;
@@ -347,8 +349,21 @@ struct FakeApiServer::Impl {
     stream.shutdown(ec);  // best effort; the peer may be gone
   }
 
+  // Holds a request while the server is stalled. Returns false when the server stopped.
+  bool WaitWhileStalled() {
+    std::unique_lock lock(mu);
+    if (!stalled) return true;
+    std::uint64_t held_generation = generation;
+    ++stalled_requests;
+    cv.notify_all();
+    cv.wait(lock, [&] { return !stalled || generation != held_generation; });
+    --stalled_requests;
+    return generation == held_generation;
+  }
+
   // Returns false when the connection must close (after a watch stream).
   bool Handle(Stream& s, Request& req, const std::string& cert_user) {
+    if (!WaitWhileStalled()) return false;
     std::string method(req.method_string());
     std::string target(req.target());
     {
@@ -924,6 +939,17 @@ std::string FakeApiServer::server_url() const {
   return "https://127.0.0.1:" + std::to_string(port_);
 }
 
+void FakeApiServer::SetStalled(bool stalled) {
+  std::lock_guard lock(impl_->mu);
+  impl_->stalled = stalled;
+  impl_->cv.notify_all();
+}
+
+bool FakeApiServer::WaitForStalledRequest(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, timeout, [this] { return impl_->stalled_requests > 0; });
+}
+
 void FakeApiServer::SetToken(const std::string& token) {
   std::lock_guard lock(impl_->mu);
   impl_->tokens.erase(impl_->default_token);
@@ -1117,6 +1143,10 @@ std::string WriteKubeconfig(const FakeApiServer& server, const std::string& dir,
         user = "    client-certificate: client.crt\n    client-key: " + dir + "/client.key\n";
       }
       break;
+    case KubeconfigForm::Auth::kExec:
+      user = "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: " +
+             form.exec_command + "\n      interactiveMode: Never\n";
+      break;
   }
   std::string text =
       "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n"
@@ -1128,6 +1158,13 @@ std::string WriteKubeconfig(const FakeApiServer& server, const std::string& dir,
       user;
   std::string path = dir + "/kubeconfig";
   WriteText(path, text);
+  return path;
+}
+
+std::string WriteScript(const std::string& dir, const std::string& name, const std::string& body) {
+  std::string path = dir + "/" + name;
+  WriteText(path, "#!/bin/sh\n" + body);
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
   return path;
 }
 

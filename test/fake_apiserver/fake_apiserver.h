@@ -126,6 +126,11 @@ class FakeApiServer {
   void SetWatchGoneAsHttpStatus(bool http);  // 410 as the HTTP status instead of an ERROR event
   void InjectFault(const Fault& fault);
   void ClearFaults();
+  // While stalled, every request read gets no answer (the connection stays open) until
+  // SetStalled(false), which answers them, or Stop(): an API server that hangs mid-request.
+  void SetStalled(bool stalled);
+  // Waits until a request is held by the stall; false after `timeout`.
+  bool WaitForStalledRequest(std::chrono::milliseconds timeout) const;
 
   // Records.
   std::vector<DeleteRecord> deletes() const;
@@ -148,15 +153,20 @@ class FakeApiServer {
 
 // Writes a kubeconfig for the fake server. The forms cover what the client supports.
 struct KubeconfigForm {
-  enum class Auth { kToken, kTokenFile, kClientCert };
+  enum class Auth { kToken, kTokenFile, kClientCert, kExec };
   Auth auth = Auth::kToken;
-  bool inline_data = true;  // *-data fields (base64) rather than file paths
-  std::string token;        // empty: the server's default token
+  bool inline_data = true;   // *-data fields (base64) rather than file paths
+  std::string token;         // empty: the server's default token
+  std::string exec_command;  // kExec: the plugin (client.authentication.k8s.io/v1)
 };
 // Writes files (kubeconfig, and ca.crt/token/client.crt/client.key when not inline) into `dir`;
 // returns the kubeconfig's path.
 std::string WriteKubeconfig(const FakeApiServer& server, const std::string& dir,
                             const KubeconfigForm& form = {});
+
+// Writes an executable shell script (`body` after "#!/bin/sh") into `dir`; returns its path.
+// For fake exec credential plugins.
+std::string WriteScript(const std::string& dir, const std::string& name, const std::string& body);
 
 // A realistic Pod as JSON (labels, owner, resources, probes, status), about 2 KiB.
 struct PodTemplate {

@@ -15,7 +15,12 @@ TEST(TimeFormatTest, MicroTimeRoundTrips) {
   EXPECT_EQ(ParseTime(FormatMicroTime(t)), t);
   EXPECT_EQ(ParseTime("2027-01-15T08:00:00Z"),
             common::Clock::Wall(std::chrono::seconds(1'800'000'000)));
-  EXPECT_FALSE(ParseTime("2027-01-15T08:00:00+01:00"));
+  EXPECT_EQ(ParseTime("2027-01-15T09:30:00+01:30"),
+            common::Clock::Wall(std::chrono::seconds(1'800'000'000)));
+  EXPECT_EQ(ParseTime("2027-01-15T07:00:00-01:00"),
+            common::Clock::Wall(std::chrono::seconds(1'800'000'000)));
+  EXPECT_FALSE(ParseTime("2027-01-15T08:00:00+0100"));
+  EXPECT_FALSE(ParseTime("2027-01-15T08:00:00+01:xx"));
   EXPECT_FALSE(ParseTime("yesterday"));
   EXPECT_FALSE(ParseTime("2027-01-15T08:00:00.Z"));
 }

@@ -18,6 +18,7 @@ using fake_apiserver::FakeApiServer;
 using fake_apiserver::KubeconfigForm;
 using fake_apiserver::MakePodJson;
 using fake_apiserver::WriteKubeconfig;
+using fake_apiserver::WriteScript;
 
 std::string TempDir(const std::string& tag) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -356,6 +357,91 @@ TEST_F(KubeClientTest, ServerRestartBreaksTheWatchAndPooledConnectionsRecover) {
   EXPECT_EQ(List(client).kind, KubeError::Kind::kTransport);  // nobody listening
   server_.Start();
   EXPECT_TRUE(List(client).ok());  // same port, new connection
+}
+
+TEST_F(KubeClientTest, EveryCallIsCancelledWhenTheClientsStopFires) {
+  common::StopSignal stop;
+  KubeClient::Options options;
+  options.request_timeout = std::chrono::seconds(60);
+  options.cancelled = [&stop] { return stop.stopped(); };
+  KubeClient client(Config(), options);
+  server_.SetStalled(true);
+  std::thread stopper([&] {
+    if (server_.WaitForStalledRequest(std::chrono::seconds(30))) stop.Stop();
+  });
+  auto start = std::chrono::steady_clock::now();
+  KubeError e = List(client);
+  stopper.join();
+  EXPECT_EQ(e.kind, KubeError::Kind::kCancelled) << e.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  server_.SetStalled(false);
+}
+
+// A plugin that counts its runs and prints the token held in the file `token`.
+std::string TokenPlugin(const std::string& dir) {
+  return WriteScript(dir, "plugin",
+                     "n=$(cat " + dir + "/runs 2>/dev/null || echo 0)\n" + "echo $((n + 1)) > " +
+                         dir + "/runs\n" +
+                         "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                         "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"'$(cat " +
+                         dir + "/token)'\"}}'\n");
+}
+
+int Runs(const std::string& dir) {
+  std::ifstream in(dir + "/runs");
+  int n = 0;
+  in >> n;
+  return n;
+}
+
+TEST_F(KubeClientTest, AnExecPluginsTokenIsReusedUntilA401) {
+  std::ofstream(dir_ + "/token") << "test-token";
+  KubeconfigForm form;
+  form.auth = KubeconfigForm::Auth::kExec;
+  form.exec_command = TokenPlugin(dir_);
+  KubeClient client(Config(form));
+  ASSERT_TRUE(List(client).ok());
+  ASSERT_TRUE(List(client).ok());
+  EXPECT_EQ(Runs(dir_), 1);
+  server_.SetToken("rotated-token");
+  EXPECT_TRUE(List(client).IsUnauthorized());
+  std::ofstream(dir_ + "/token") << "rotated-token";
+  EXPECT_TRUE(List(client).ok());
+  EXPECT_EQ(Runs(dir_), 2);
+}
+
+TEST_F(KubeClientTest, AnExecPluginsClientCertificateIsUsed) {
+  auto escape = [](std::string pem) {
+    for (std::size_t at = 0; (at = pem.find('\n', at)) != std::string::npos; at += 2) {
+      pem.replace(at, 1, "\\n");
+    }
+    return pem;
+  };
+  KubeconfigForm form;
+  form.auth = KubeconfigForm::Auth::kExec;
+  form.exec_command =
+      WriteScript(dir_, "plugin",
+                  "cat <<'EOF'\n{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                  "\"kind\":\"ExecCredential\",\"status\":{\"clientCertificateData\":\"" +
+                      escape(server_.client_cert_pem()) + "\",\"clientKeyData\":\"" +
+                      escape(server_.client_key_pem()) + "\"}}\nEOF\n");
+  KubeClient client(Config(form));
+  KubeError e = List(client);
+  EXPECT_TRUE(e.ok()) << e.ToString();
+}
+
+TEST_F(KubeClientTest, AFailingExecPluginFailsTheCall) {
+  KubeconfigForm form;
+  form.auth = KubeconfigForm::Auth::kExec;
+  form.exec_command = WriteScript(dir_, "plugin", "echo 'no session' >&2\nexit 1\n");
+  KubeClient client(Config(form));
+  KubeError e = List(client);
+  EXPECT_EQ(e.kind, KubeError::Kind::kTransport);
+  EXPECT_NE(e.message.find("credentials: exec plugin \"" + form.exec_command +
+                           "\" failed: exit status 1: stderr: no session"),
+            std::string::npos)
+      << e.message;
+  EXPECT_EQ(server_.requests(""), 0u);
 }
 
 }  // namespace

@@ -135,7 +135,25 @@ TEST_F(KubeconfigTest, Errors) {
               "    client-certificate-data: " + EncodeBase64("C") + "\n"),
        "needs both a client certificate and a client key"},
       {Config("    server: https://h\n", "    exec:\n      command: aws\n"),
-       "exec authentication is not supported"},
+       "exec apiVersion \"\" is not supported"},
+      {Config("    server: https://h\n",
+              "    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n"
+              "      command: aws\n"),
+       "exec apiVersion \"client.authentication.k8s.io/v1alpha1\" is not supported"},
+      {Config("    server: https://h\n",
+              "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"),
+       "exec has no command"},
+      {Config("    server: https://h\n",
+              "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+              "      command: login\n      interactiveMode: Always\n"),
+       "interactiveMode Always needs a terminal"},
+      {Config("    server: https://h\n",
+              "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+              "      command: login\n      env:\n      - value: x\n"),
+       "exec env entry without a name"},
+      {Config("    server: https://h\n", "    exec: aws\n"), "exec must be a mapping"},
+      {Config("    server: https://h\n", "    username: admin\n    password: secret\n"),
+       "username authentication is not supported"},
       {Config("    server: https://h\n", "    auth-provider:\n      name: gcp\n"),
        "auth-provider authentication is not supported"},
       {Config("    server: https://h\n", "    tokenFile: /nonexistent/token\n"), "tokenFile"},
@@ -156,6 +174,25 @@ TEST_F(KubeconfigTest, Errors) {
   EXPECT_NE(ErrorOf([&] { Parse(bad_user); }).find("user \"nobody\" not found"), std::string::npos);
   EXPECT_NE(ErrorOf([&] { LoadKubeconfig((dir_ / "absent").string()); }).find("kubeconfig: "),
             std::string::npos);
+}
+
+TEST_F(KubeconfigTest, ExecPlugin) {
+  ClusterConfig c = Parse(Config("    server: https://h\n",
+                                 "    exec:\n"
+                                 "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                                 "      command: ./bin/get-token\n"
+                                 "      args: [--cluster, prod]\n"
+                                 "      env:\n      - {name: AWS_PROFILE, value: ops}\n"
+                                 "      installHint: install get-token from the wiki\n"
+                                 "      interactiveMode: IfAvailable\n"));
+  ASSERT_TRUE(c.exec);
+  EXPECT_EQ(c.exec->api_version, "client.authentication.k8s.io/v1beta1");
+  EXPECT_EQ(c.exec->command, "./bin/get-token");
+  EXPECT_EQ(c.exec->args, (std::vector<std::string>{"--cluster", "prod"}));
+  ASSERT_EQ(c.exec->env.size(), 1u);
+  EXPECT_EQ(c.exec->env[0], (std::pair<std::string, std::string>{"AWS_PROFILE", "ops"}));
+  EXPECT_EQ(c.exec->install_hint, "install get-token from the wiki");
+  EXPECT_EQ(c.exec->base_dir, dir_.string());  // where a relative command is found
 }
 
 EnvLookup FakeEnv(std::map<std::string, std::string> vars) {

@@ -106,5 +106,21 @@ TEST(ServeSweepTest, ASweeperThatCannotStartStopsTheProcess) {
   EXPECT_FALSE(server.LogsWithMsg("the sweeper stopped").empty());
 }
 
+TEST(ServeSweepTest, ExitsPromptlyOnSigtermWhileTheApiServerHangs) {
+  FakeApiServer api;
+  api.Start();
+  api.SetStalled(true);
+  testing::TempDir dir;
+  std::string kubeconfig = WriteKubeconfig(api, dir.path());
+  testing::ChildProcess server(
+      STRATUM_GUARD_BINARY,
+      {"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--dev-cert-dir",
+       dir.File("certs"), "--sweep", "--kubeconfig", kubeconfig, "--leader-elect=false"});
+  ASSERT_TRUE(api.WaitForStalledRequest(seconds(30)));
+  server.Signal(SIGTERM);
+  // The request timeout is 30 s: only cancelling the call stops it within the grace (2 s).
+  EXPECT_EQ(server.WaitExit(seconds(10)), 0);
+}
+
 }  // namespace
 }  // namespace stratum_guard::sweeper

@@ -16,9 +16,12 @@ namespace {
 
 using fake_apiserver::BenignPod;
 using fake_apiserver::FakeApiServer;
+using fake_apiserver::KubeconfigForm;
 using fake_apiserver::MakePodJson;
 using fake_apiserver::MinerPod;
 using fake_apiserver::WriteKubeconfig;
+using fake_apiserver::WriteScript;
+using std::chrono::seconds;
 
 // The child's stdout (the --once report) and stderr (log lines), as one text.
 std::string Output(const testing::ChildProcess& p) {
@@ -145,6 +148,83 @@ TEST_F(SweepCommandTest, RunsUntilSigtermThenExitsZero) {
   auto lease = server_.lease_json("stratum-guard", "stratum-guard-sweeper");
   ASSERT_TRUE(lease);
   EXPECT_NE(lease->find("\"holderIdentity\":\"\""), std::string::npos) << *lease;
+}
+
+TEST_F(SweepCommandTest, ExitsPromptlyOnSigtermWhileTheApiServerHangs) {
+  server_.SetStalled(true);
+  auto p = Start({"sweep", "--kubeconfig", kubeconfig_, "--leader-elect=false"});
+  ASSERT_TRUE(server_.WaitForStalledRequest(seconds(30))) << Output(*p);
+  p->Signal(SIGTERM);
+  // The request timeout is 30 s: only cancelling the call stops it within the grace (2 s).
+  EXPECT_EQ(p->WaitExit(seconds(10)), 0) << Output(*p);
+}
+
+TEST_F(SweepCommandTest, OnceWithAnExecCredentialPlugin) {
+  KubeconfigForm form;
+  form.auth = KubeconfigForm::Auth::kExec;
+  form.exec_command =
+      WriteScript(dir_, "plugin",
+                  "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                  "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"test-token\"}}'\n");
+  std::string kubeconfig = WriteKubeconfig(server_, dir_ + "/exec", form);
+  auto p = Start({"sweep", "--once", "--dry-run", "--kubeconfig", kubeconfig});
+  EXPECT_EQ(Exit(*p), 0) << Output(*p);
+  EXPECT_NE(Output(*p).find("pods scanned: 14"), std::string::npos) << Output(*p);
+  EXPECT_EQ(server_.unauthorized(), 0u);
+}
+
+// A policy with one rule that denies pods whose command, args or env match `pattern`.
+std::string PolicyDenying(const std::string& pattern) {
+  return "version: 1\nrules:\n  - id: canary\n    description: test rule\n    action: deny\n"
+         "    match:\n      patterns: ['" +
+         pattern + "']\n";
+}
+
+std::string CanaryPod(const std::string& name) {
+  fake_apiserver::PodTemplate pod = BenignPod("shop", name);
+  pod.env.emplace_back("CANARY", "condemn-me");
+  return MakePodJson(pod);
+}
+
+TEST_F(SweepCommandTest, ReloadsItsPolicyAndKeepsTheLastGoodOne) {
+  server_.AddPod(CanaryPod("canary-1"));
+  std::string policy = dir_ + "/policy.yaml";
+  auto write = [&](const std::string& text) {
+    std::ofstream(policy + ".tmp") << text;
+    std::filesystem::rename(policy + ".tmp", policy);  // as an editor or a ConfigMap swaps
+  };
+  write(PolicyDenying("nothing-matches-this"));
+  // The default resync period (10m): the new policy must reach canary-1, which never changes,
+  // through the watch (its bookmarks come every second from the fake).
+  auto p = Start({"sweep", "--kubeconfig", kubeconfig_, "--leader-elect=false", "--policy", policy,
+                  "--reload-interval", "100ms"});
+  ASSERT_TRUE(p->WaitForLog("sweeper: full pass done", {}, seconds(30))) << Output(*p);
+  EXPECT_EQ(server_.requests("DELETE"), 0u);  // not even the miners: the policy replaced them
+
+  write(PolicyDenying("condemn-me"));
+  ASSERT_TRUE(p->WaitForLog("reloaded", {{"config", "policy"}}, seconds(30))) << Output(*p);
+  ASSERT_TRUE(p->WaitForLog("sweeper: policy changed, resyncing", {}, seconds(30))) << Output(*p);
+  ASSERT_TRUE(p->WaitForLog("sweeper: deleted miner pod", {{"pod", "canary-1"}}, seconds(30)))
+      << Output(*p);
+  EXPECT_FALSE(server_.HasPod("shop", "canary-1"));
+
+  write("version: 1\nrules: [\n");
+  ASSERT_TRUE(p->WaitForLog("reload failed, keeping the configuration in force",
+                            {{"config", "policy"}}, seconds(30)))
+      << Output(*p);
+  server_.AddPod(CanaryPod("canary-2"));
+  ASSERT_TRUE(p->WaitForLog("sweeper: deleted miner pod", {{"pod", "canary-2"}}, seconds(30)))
+      << Output(*p);
+  EXPECT_TRUE(server_.HasPod("team-a", "xmr-1"));  // the default policy never came back
+
+  p->Signal(SIGTERM);
+  EXPECT_EQ(Exit(*p), 0) << Output(*p);
+}
+
+TEST_F(SweepCommandTest, ABadReloadIntervalExitsTwo) {
+  auto p = Start({"sweep", "--kubeconfig", kubeconfig_, "--reload-interval", "often"});
+  EXPECT_EQ(Exit(*p), 2);
+  EXPECT_NE(Output(*p).find("--reload-interval"), std::string::npos) << Output(*p);
 }
 
 }  // namespace
