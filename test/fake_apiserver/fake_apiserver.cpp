@@ -1184,12 +1184,12 @@ void WriteMetadata(Writer& w, const PodTemplate& p) {
   for (const auto& [k, v] : p.labels) has_app = has_app || k == "app.kubernetes.io/name";
   if (!has_app) {
     w.Key("app.kubernetes.io/name");
-    WriteString(w, p.name.subWriteString(w, 0, p.name.rfind('-')));
+    WriteString(w, p.name.substr(0, p.name.rfind('-')));
   }
   w.Key("pod-template-hash");
   w.String("6d4cf56db6");
   for (const auto& [k, v] : p.labels) {
-    w.Key(k.c_WriteString(w, ));
+    w.Key(k.c_str());
     WriteString(w, v);
   }
   w.EndObject();
@@ -1207,7 +1207,7 @@ void WriteMetadata(Writer& w, const PodTemplate& p) {
     w.Key("kind");
     w.String("ReplicaSet");
     w.Key("name");
-    WriteString(w, p.name.subWriteString(w, 0, p.name.rfind('-')));
+    WriteString(w, p.name.substr(0, p.name.rfind('-')));
     w.Key("uid");
     WriteString(w, p.controller_uid);
     w.Key("controller");
