@@ -15,8 +15,8 @@ using fake_apiserver::MakePodJson;
 using fake_apiserver::MinerPod;
 using fake_apiserver::PodTemplate;
 using kube::testing::FakeKubeApi;
+using kube::testing::StatusError;
 using testing::MetricValue;
-using testing::StatusError;
 
 class SweeperLogicTest : public ::testing::Test {
  protected:
