@@ -22,16 +22,17 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "policy/workload.h"
+#include "test/testing/eventually.h"
 
 namespace stratum_guard::manifests {
 namespace {
 
 namespace fs = std::filesystem;
+using stratum_guard::testing::Eventually;
 
 const fs::path kSourceDir = STRATUM_GUARD_SOURCE_DIR;
 constexpr const char* kBinary = STRATUM_GUARD_BINARY;
@@ -279,7 +280,7 @@ TEST(ManifestsFiles, BasePolicyCopyIsIdenticalToDefaultPolicy) {
 // ---------------------------------------------------------------------------------------------
 // Every overlay renders.
 
-class EveryOverlay : public testing::TestWithParam<std::string> {};
+class EveryOverlay : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryOverlay, Renders) {
   SKIP_WITHOUT_KUBECTL();
@@ -293,8 +294,8 @@ TEST_P(EveryOverlay, Renders) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Overlays, EveryOverlay,
-                         testing::Values("base", "default", "failure-policy-fail",
-                                         "failure-policy-ignore", "cert-manager", "monitoring"),
+                         ::testing::Values("base", "default", "failure-policy-fail",
+                                           "failure-policy-ignore", "cert-manager", "monitoring"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -313,7 +314,7 @@ struct InstallCase {
 // gtest prints the parameter in test names and failures.
 void PrintTo(const InstallCase& c, std::ostream* os) { *os << c.overlay; }
 
-class InstallOverlay : public testing::TestWithParam<InstallCase> {
+class InstallOverlay : public ::testing::TestWithParam<InstallCase> {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_KUBECTL();
@@ -725,10 +726,10 @@ TEST_P(InstallOverlay, DisruptionBudgetAndNetworkPolicySelectThePods) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Overlays, InstallOverlay,
-                         testing::Values(InstallCase{"default", "Fail", true},
-                                         InstallCase{"failure-policy-fail", "Fail", false},
-                                         InstallCase{"failure-policy-ignore", "Ignore", false},
-                                         InstallCase{"cert-manager", "Fail", true}),
+                         ::testing::Values(InstallCase{"default", "Fail", true},
+                                           InstallCase{"failure-policy-fail", "Fail", false},
+                                           InstallCase{"failure-policy-ignore", "Ignore", false},
+                                           InstallCase{"cert-manager", "Fail", true}),
                          [](const auto& info) {
                            std::string name = info.param.overlay;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -789,7 +790,7 @@ TEST(ManifestsMonitoring, MetricNamesParse) {
             (std::set<std::string>{"stratum_guard_", "stratum_guard_typo_total"}));
 }
 
-class Monitoring : public testing::Test {
+class Monitoring : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_KUBECTL();
@@ -890,7 +891,7 @@ TEST_F(Monitoring, DashboardIsValidJsonShowingEveryMetric) {
 // ---------------------------------------------------------------------------------------------
 // The overlay certs/generate.sh writes.
 
-class GeneratedOverlay : public testing::Test {
+class GeneratedOverlay : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_KUBECTL();
@@ -1076,11 +1077,7 @@ class ChildProcess {
   int Stop(std::chrono::milliseconds grace) {
     if (Running()) {
       kill(pid_, SIGTERM);
-      const auto deadline = std::chrono::steady_clock::now() + grace;
-      while (Running() && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (Running()) {
+      if (!Eventually([this] { return !Running(); }, grace)) {
         kill(pid_, SIGKILL);
         int status;
         waitpid(pid_, &status, 0);
@@ -1139,14 +1136,12 @@ TEST_F(DeploymentArgs, StartTheRealServer) {
   ChildProcess server(argv, env, log);
 
   std::string text;
-  bool listening = false;
-  for (int i = 0; i < 300 && !listening; ++i) {  // up to 30 s on a busy machine
+  auto listening = [&] { return text.find("\"listener\":\"webhook\"") != std::string::npos; };
+  Eventually([&] {  // a server that exited will not start listening
     text = ReadFileOrEmpty(log);
-    listening = text.find("\"listener\":\"webhook\"") != std::string::npos;
-    if (!listening && !server.Running()) break;
-    if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(listening) << "the server did not start with the Deployment's arguments:\n" << text;
+    return listening() || !server.Running();
+  });
+  ASSERT_TRUE(listening()) << "the server did not start with the Deployment's arguments:\n" << text;
   EXPECT_TRUE(server.Running());
   EXPECT_EQ(server.Stop(std::chrono::seconds(20)), 0) << "SIGTERM should stop it cleanly:\n"
                                                       << ReadFileOrEmpty(log);
