@@ -17,9 +17,10 @@ bool SystemClock::SleepFor(std::chrono::milliseconds duration, const CancelCheck
   }
 }
 
-SimulatedClock::SimulatedClock()
+SimulatedClock::SimulatedClock(Sleep sleep)
     // An arbitrary fixed calendar start keeps timestamps in tests reproducible.
-    : now_(std::chrono::steady_clock::time_point{} + std::chrono::hours(1000)),
+    : sleep_(sleep),
+      now_(std::chrono::steady_clock::time_point{} + std::chrono::hours(1000)),
       wall_(std::chrono::system_clock::time_point{} + std::chrono::seconds(1'800'000'000)) {}
 
 Clock::Steady SimulatedClock::Now() const {
@@ -33,6 +34,7 @@ Clock::Wall SimulatedClock::WallNow() const {
 }
 
 bool SimulatedClock::SleepFor(std::chrono::milliseconds duration, const CancelCheck& cancelled) {
+  if (sleep_ == Sleep::kWaitsForAdvance) return WaitForAdvance(duration, cancelled);
   if (cancelled && cancelled()) return false;
   std::lock_guard lock(mu_);
   now_ += duration;
@@ -41,10 +43,29 @@ bool SimulatedClock::SleepFor(std::chrono::milliseconds duration, const CancelCh
   return true;
 }
 
+bool SimulatedClock::WaitForAdvance(std::chrono::milliseconds duration,
+                                    const CancelCheck& cancelled) {
+  // Nobody signals when `cancelled` turns true (it may read a StopSignal or this clock), so it
+  // is polled in real time, outside the lock: it may call Now().
+  constexpr std::chrono::milliseconds kCancelPoll{5};
+  std::unique_lock lock(mu_);
+  const Steady end = now_ + duration;
+  while (now_ < end) {
+    lock.unlock();
+    if (cancelled && cancelled()) return false;
+    lock.lock();
+    advanced_.wait_for(lock, kCancelPoll, [&] { return now_ >= end; });
+  }
+  return true;
+}
+
 void SimulatedClock::Advance(std::chrono::milliseconds duration) {
-  std::lock_guard lock(mu_);
-  now_ += duration;
-  wall_ += duration;
+  {
+    std::lock_guard lock(mu_);
+    now_ += duration;
+    wall_ += duration;
+  }
+  advanced_.notify_all();
 }
 
 std::chrono::milliseconds SimulatedClock::slept() const {

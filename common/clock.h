@@ -35,21 +35,32 @@ class SystemClock : public Clock {
   bool SleepFor(std::chrono::milliseconds duration, const CancelCheck& cancelled) override;
 };
 
-// A clock whose time moves only when someone sleeps on it or calls Advance(): a SleepFor
-// advances time by the full duration at once (unless already cancelled), so code that waits
-// for tokens or backs off runs instantly and deterministically in tests. Thread-safe.
+// A clock whose time moves only when someone sleeps on it or calls Advance(). Thread-safe.
 class SimulatedClock : public Clock {
  public:
-  SimulatedClock();
+  enum class Sleep {
+    // SleepFor advances time by the full duration at once (unless already cancelled), so one
+    // thread that waits for tokens or backs off runs instantly and deterministically.
+    kAdvancesTime,
+    // SleepFor waits until Advance() has moved time past its end (or `cancelled` turns true),
+    // so several threads share one timeline that the test drives: replicas electing a leader,
+    // where one thread's sleep must not make another's lease expire.
+    kWaitsForAdvance,
+  };
+  explicit SimulatedClock(Sleep sleep = Sleep::kAdvancesTime);
   Steady Now() const override;
   Wall WallNow() const override;
   bool SleepFor(std::chrono::milliseconds duration, const CancelCheck& cancelled) override;
   void Advance(std::chrono::milliseconds duration);
-  // Total simulated time spent in SleepFor so far.
+  // Total simulated time spent in SleepFor so far (kAdvancesTime only).
   std::chrono::milliseconds slept() const;
 
  private:
+  bool WaitForAdvance(std::chrono::milliseconds duration, const CancelCheck& cancelled);
+
+  const Sleep sleep_;
   mutable std::mutex mu_;
+  std::condition_variable advanced_;
   Steady now_;
   Wall wall_;
   std::chrono::milliseconds slept_{0};

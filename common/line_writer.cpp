@@ -1,13 +1,32 @@
 #include "common/line_writer.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 
 namespace stratum_guard::common {
 
+namespace {
+
+// The log writer starts with the first log line, before a command blocks SIGTERM and SIGINT
+// for its sigwait(): a thread that leaves them unblocked takes a stop signal sent during
+// startup, and its default action kills the process instead of draining it.
+std::thread StartWithSignalsBlocked(std::function<void()> body) {
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  std::thread thread(std::move(body));
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return thread;
+}
+
+}  // namespace
+
 LineWriter::LineWriter(int fd, Options options)
-    : fd_(fd), options_(options), thread_([this] { Run(); }) {}
+    : fd_(fd), options_(options), thread_(StartWithSignalsBlocked([this] { Run(); })) {}
 
 LineWriter::~LineWriter() {
   {

@@ -10,7 +10,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
+
+#include "test/testing/eventually.h"
 
 namespace stratum_guard::check::testing {
 
@@ -69,17 +70,12 @@ ProcessResult RunBinary(const std::vector<std::string>& args, const std::string&
   }
   ProcessResult result;
   int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (true) {
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      status = -1;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  bool exited = stratum_guard::testing::Eventually(
+      [&] { return waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(60));
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    status = -1;
   }
   if (status != -1 && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   result.out = Slurp(out_path);

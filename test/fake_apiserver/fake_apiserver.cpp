@@ -21,6 +21,7 @@
 #include <stdexcept>
 
 #include "common/base64.h"
+#include "common/clock.h"
 #include "test/fake_apiserver/certs.h"
 
 namespace stratum_guard::fake_apiserver {
@@ -221,6 +222,10 @@ struct FakeApiServer::Impl {
   };
   std::mutex conn_mu;
   std::list<Conn> conns;
+
+  SteadyTime LeaseClockNow() const {
+    return options.clock ? options.clock->Now() : std::chrono::steady_clock::now();
+  }
 
   // ---- state helpers (mu held) ----
   std::uint64_t NextRv() { return ++rv; }
@@ -668,9 +673,9 @@ struct FakeApiServer::Impl {
       record.lease_holder = lease->second.holder;
     }
     if (auto w = lease_write_by_user.find(user); w != lease_write_by_user.end()) {
-      record.ms_since_user_lease_write = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             std::chrono::steady_clock::now() - w->second)
-                                             .count();
+      record.ms_since_user_lease_write =
+          std::chrono::duration_cast<std::chrono::milliseconds>(LeaseClockNow() - w->second)
+              .count();
     }
     auto it = pods.find(ns + "/" + name);
     int status;
@@ -840,7 +845,7 @@ struct FakeApiServer::Impl {
     std::string body = stored.json;
     leases[key] = std::move(stored);
     if (ns == options.tracked_lease_namespace && name == options.tracked_lease_name) {
-      lease_write_by_user[user] = std::chrono::steady_clock::now();
+      lease_write_by_user[user] = LeaseClockNow();
     }
     lock.unlock();
     return Send(s, create ? 201 : 200, body, req.version(), req.keep_alive());

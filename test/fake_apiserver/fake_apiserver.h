@@ -14,6 +14,10 @@
 #include <thread>
 #include <vector>
 
+namespace stratum_guard::common {
+class Clock;
+}  // namespace stratum_guard::common
+
 namespace stratum_guard::fake_apiserver {
 
 // A fake Kubernetes API server for tests and benchmarks: HTTPS on 127.0.0.1 (port 0, kept across
@@ -41,6 +45,9 @@ class FakeApiServer {
     // Lease whose holder is recorded with every DELETE (for the leader election test).
     std::string tracked_lease_namespace = "stratum-guard";
     std::string tracked_lease_name = "stratum-guard-sweeper";
+    // Measures DeleteRecord::ms_since_user_lease_write, on the clients' simulated timeline
+    // when they run on one; null: the steady clock. Must outlive the server.
+    const common::Clock* clock = nullptr;
   };
 
   // A failure served instead of the real answer: the `nth` matching call from now on (and the

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "test/fake_apiserver/fake_apiserver.h"
+#include "test/testing/eventually.h"
 
 namespace stratum_guard::kube {
 namespace {
@@ -19,6 +20,7 @@ using fake_apiserver::KubeconfigForm;
 using fake_apiserver::MakePodJson;
 using fake_apiserver::WriteKubeconfig;
 using fake_apiserver::WriteScript;
+using testing::Eventually;
 
 std::string TempDir(const std::string& tag) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -282,8 +284,9 @@ TEST_F(KubeClientTest, WatchStreamsEventsAndBookmarks) {
                   .ok());
   std::vector<std::string> changes;
   int bookmarks = 0;
+  // The changes come once the watch is open, so they arrive as a stream, not as its start.
   std::thread producer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(Eventually([&] { return server_.watch_requests() == 1; }));
     AddPod("apps", "during");
     server_.RemovePod("apps", "before");
   });
@@ -335,10 +338,8 @@ TEST_F(KubeClientTest, WatchEndsAtTimeoutAndOnCancel) {
   std::string rv = std::to_string(server_.resource_version());
   auto ignore = [](WatchEventType, const rapidjson::Value&) { return true; };
   EXPECT_TRUE(client.WatchPods(rv, 1, ignore, nullptr).ok());  // server-side timeoutSeconds
-  auto start = std::chrono::steady_clock::now();
-  KubeError e = client.WatchPods(rv, 600, ignore, [start] {
-    return std::chrono::steady_clock::now() - start > std::chrono::milliseconds(300);
-  });
+  // Cancelled once the server holds the second watch open: it would last ten minutes.
+  KubeError e = client.WatchPods(rv, 600, ignore, [&] { return server_.watch_requests() == 2; });
   EXPECT_EQ(e.kind, KubeError::Kind::kCancelled);
 }
 
@@ -346,7 +347,7 @@ TEST_F(KubeClientTest, ServerRestartBreaksTheWatchAndPooledConnectionsRecover) {
   KubeClient client(Config());
   ASSERT_TRUE(List(client).ok());
   std::thread restarter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(Eventually([&] { return server_.watch_requests() == 1; }));
     server_.Stop();
   });
   std::string rv = std::to_string(server_.resource_version());

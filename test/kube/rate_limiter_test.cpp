@@ -58,32 +58,5 @@ TEST(BackoffTest, DoublesUpToMaxAndResets) {
   EXPECT_EQ(backoff.Next(), milliseconds(100));
 }
 
-TEST(SimulatedClockTest, SleepAdvancesUnlessCancelled) {
-  common::SimulatedClock clock;
-  auto t0 = clock.Now();
-  auto w0 = clock.WallNow();
-  EXPECT_TRUE(clock.SleepFor(milliseconds(1500), nullptr));
-  EXPECT_EQ(clock.Now() - t0, milliseconds(1500));
-  EXPECT_EQ(clock.WallNow() - w0, milliseconds(1500));
-  EXPECT_FALSE(clock.SleepFor(milliseconds(1500), [] { return true; }));
-  EXPECT_EQ(clock.Now() - t0, milliseconds(1500));
-}
-
-TEST(SystemClockTest, SleepStopsEarlyWhenCancelled) {
-  common::SystemClock clock;
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_FALSE(clock.SleepFor(std::chrono::minutes(10), [] { return true; }));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::minutes(1));
-  EXPECT_TRUE(clock.SleepFor(milliseconds(1), nullptr));
-}
-
-TEST(StopSignalTest, WakesWaiters) {
-  common::StopSignal stop;
-  EXPECT_FALSE(stop.WaitFor(milliseconds(1)));
-  stop.Stop();
-  EXPECT_TRUE(stop.stopped());
-  EXPECT_TRUE(stop.WaitFor(std::chrono::minutes(10)));
-}
-
 }  // namespace
 }  // namespace stratum_guard::kube

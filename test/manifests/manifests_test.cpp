@@ -22,17 +22,18 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "policy/workload.h"
 #include "test/manifests/exported_metrics.h"
+#include "test/testing/eventually.h"
 
 namespace stratum_guard::manifests {
 namespace {
 
 namespace fs = std::filesystem;
+using stratum_guard::testing::Eventually;
 
 const fs::path kSourceDir = STRATUM_GUARD_SOURCE_DIR;
 constexpr const char* kBinary = STRATUM_GUARD_BINARY;
@@ -303,7 +304,7 @@ TEST(ManifestsFiles, BasePolicyCopyIsIdenticalToDefaultPolicy) {
 // ---------------------------------------------------------------------------------------------
 // Every overlay renders.
 
-class EveryOverlay : public testing::TestWithParam<std::string> {};
+class EveryOverlay : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryOverlay, Renders) {
   SKIP_WITHOUT_KUBECTL();
@@ -317,10 +318,10 @@ TEST_P(EveryOverlay, Renders) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Overlays, EveryOverlay,
-                         testing::Values("base", "default", "failure-policy-fail",
-                                         "failure-policy-ignore", "cert-manager", "monitoring",
-                                         "default+sweeper-delete",
-                                         "failure-policy-ignore+sweeper-delete"),
+                         ::testing::Values("base", "default", "failure-policy-fail",
+                                           "failure-policy-ignore", "cert-manager", "monitoring",
+                                           "default+sweeper-delete",
+                                           "failure-policy-ignore+sweeper-delete"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -341,7 +342,7 @@ struct InstallCase {
 // gtest prints the parameter in test names and failures.
 void PrintTo(const InstallCase& c, std::ostream* os) { *os << c.overlay; }
 
-class InstallOverlay : public testing::TestWithParam<InstallCase> {
+class InstallOverlay : public ::testing::TestWithParam<InstallCase> {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_KUBECTL();
@@ -758,11 +759,12 @@ TEST_P(InstallOverlay, DisruptionBudgetAndNetworkPolicySelectThePods) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Overlays, InstallOverlay,
-                         testing::Values(InstallCase{"default", "Fail", true},
-                                         InstallCase{"failure-policy-fail", "Fail", false},
-                                         InstallCase{"failure-policy-ignore", "Ignore", false},
-                                         InstallCase{"cert-manager", "Fail", true},
-                                         InstallCase{"default+sweeper-delete", "Fail", true, true}),
+                         ::testing::Values(InstallCase{"default", "Fail", true},
+                                           InstallCase{"failure-policy-fail", "Fail", false},
+                                           InstallCase{"failure-policy-ignore", "Ignore", false},
+                                           InstallCase{"cert-manager", "Fail", true},
+                                           InstallCase{"default+sweeper-delete", "Fail", true,
+                                                       true}),
                          [](const auto& info) {
                            std::string name = info.param.overlay;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -946,7 +948,7 @@ TEST(ManifestsAlerts, PromtoolChecksTheShippedRules) {
       << check.output;
 }
 
-class AlertUnitTest : public testing::TestWithParam<std::string> {};
+class AlertUnitTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(AlertUnitTest, PassesPromtoolTestRules) {
   REQUIRE_PROMTOOL();
@@ -957,7 +959,7 @@ TEST_P(AlertUnitTest, PassesPromtoolTestRules) {
   EXPECT_EQ(test.exit_code, 0) << test.output;
 }
 
-INSTANTIATE_TEST_SUITE_P(Alerts, AlertUnitTest, testing::ValuesIn(AlertTestFiles()),
+INSTANTIATE_TEST_SUITE_P(Alerts, AlertUnitTest, ::testing::ValuesIn(AlertTestFiles()),
                          [](const auto& info) {
                            std::string name = fs::path(info.param).filename().string();
                            return name.substr(0, name.find('.'));
@@ -1045,7 +1047,7 @@ TEST(ManifestsAlerts, RunbookUrlsPointToTheirOwnSectionOfOperations) {
   EXPECT_EQ(documented, shipped) << "docs/OPERATIONS.md's Alerts section and the PrometheusRule";
 }
 
-class Monitoring : public testing::Test {
+class Monitoring : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_KUBECTL();
@@ -1163,7 +1165,7 @@ TEST_F(Monitoring, DefaultSettingsAreAppliedAndNotShipped) {
 }
 
 // A user's own kustomization with other settings, including the component as the docs show.
-class MonitoringSettings : public testing::Test {
+class MonitoringSettings : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_KUBECTL();
@@ -1278,7 +1280,7 @@ TEST_F(Monitoring, DashboardShowsEveryMetricTheAlertsUse) {
 // ---------------------------------------------------------------------------------------------
 // The overlay certs/generate.sh writes.
 
-class GeneratedOverlay : public testing::Test {
+class GeneratedOverlay : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_KUBECTL();
@@ -1464,11 +1466,7 @@ class ChildProcess {
   int Stop(std::chrono::milliseconds grace) {
     if (Running()) {
       kill(pid_, SIGTERM);
-      const auto deadline = std::chrono::steady_clock::now() + grace;
-      while (Running() && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (Running()) {
+      if (!Eventually([this] { return !Running(); }, grace)) {
         kill(pid_, SIGKILL);
         int status;
         waitpid(pid_, &status, 0);
@@ -1527,14 +1525,12 @@ TEST_F(DeploymentArgs, StartTheRealServer) {
   ChildProcess server(argv, env, log);
 
   std::string text;
-  bool listening = false;
-  for (int i = 0; i < 300 && !listening; ++i) {  // up to 30 s on a busy machine
+  auto listening = [&] { return text.find("\"listener\":\"webhook\"") != std::string::npos; };
+  Eventually([&] {  // a server that exited will not start listening
     text = ReadFileOrEmpty(log);
-    listening = text.find("\"listener\":\"webhook\"") != std::string::npos;
-    if (!listening && !server.Running()) break;
-    if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(listening) << "the server did not start with the Deployment's arguments:\n" << text;
+    return listening() || !server.Running();
+  });
+  ASSERT_TRUE(listening()) << "the server did not start with the Deployment's arguments:\n" << text;
   EXPECT_TRUE(server.Running());
   EXPECT_EQ(server.Stop(std::chrono::seconds(20)), 0) << "SIGTERM should stop it cleanly:\n"
                                                       << ReadFileOrEmpty(log);

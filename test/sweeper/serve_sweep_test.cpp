@@ -4,10 +4,10 @@
 #include <signal.h>
 
 #include <chrono>
-#include <thread>
 
 #include "test/fake_apiserver/fake_apiserver.h"
 #include "test/testing/child_process.h"
+#include "test/testing/eventually.h"
 #include "test/testing/prometheus_text.h"
 #include "test/testing/temp_dir.h"
 #include "test/testing/tls_client.h"
@@ -20,17 +20,7 @@ using fake_apiserver::FakeApiServer;
 using fake_apiserver::MakePodJson;
 using fake_apiserver::MinerPod;
 using fake_apiserver::WriteKubeconfig;
-using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-bool WaitUntil(const std::function<bool()>& done, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return done();
-}
 
 TEST(ServeSweepTest, DeletesMinersAndSharesTheWebhooksMetrics) {
   FakeApiServer api;
@@ -48,7 +38,7 @@ TEST(ServeSweepTest, DeletesMinersAndSharesTheWebhooksMetrics) {
        dir.File("certs"), "--sweep", "--kubeconfig", kubeconfig, "--leader-elect=false"});
   unsigned short metrics_port = server.WaitForListening("metrics");
   ASSERT_NE(metrics_port, 0);
-  ASSERT_TRUE(WaitUntil([&] { return api.pod_count() == 5; }, seconds(30)))
+  ASSERT_TRUE(testing::Eventually([&] { return api.pod_count() == 5; }))
       << "pods left: " << api.pod_count();
   EXPECT_FALSE(api.HasPod("team-a", "xmr-1"));
   EXPECT_FALSE(api.HasPod("team-b", "xmr-2"));

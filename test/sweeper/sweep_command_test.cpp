@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <thread>
 
 #include "test/fake_apiserver/fake_apiserver.h"
 #include "test/testing/child_process.h"
+#include "test/testing/eventually.h"
 
 namespace stratum_guard::sweeper {
 namespace {
@@ -22,6 +22,7 @@ using fake_apiserver::MinerPod;
 using fake_apiserver::WriteKubeconfig;
 using fake_apiserver::WriteScript;
 using std::chrono::seconds;
+using stratum_guard::testing::Eventually;
 
 // The child's stdout (the --once report) and stderr (log lines), as one text.
 std::string Output(const testing::ChildProcess& p) {
@@ -135,13 +136,9 @@ TEST_F(SweepCommandTest, BadConfigurationExitsTwo) {
 TEST_F(SweepCommandTest, RunsUntilSigtermThenExitsZero) {
   auto p = Start({"sweep", "--kubeconfig", kubeconfig_, "--lease-duration", "2s",
                   "--renew-deadline", "1500ms", "--retry-period", "200ms"});
-  for (int i = 0; i < 1500 && server_.pod_count() != 12; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_EQ(server_.pod_count(), 12u) << Output(*p);
-  for (int i = 0; i < 1500 && server_.watch_requests() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  EXPECT_TRUE(Eventually([&] { return server_.pod_count() == 12; })) << Output(*p);
+  // Watching: the full pass is over, and SIGTERM finds it in its steady state.
+  EXPECT_TRUE(Eventually([&] { return server_.watch_requests() > 0; })) << Output(*p);
   p->Signal(SIGTERM);
   EXPECT_EQ(Exit(*p), 0) << Output(*p);
   // It took the Lease in its default namespace, and released it on the way out.

@@ -2,7 +2,11 @@
 
 #include <prometheus/registry.h>
 
+#include <map>
 #include <string>
+#include <thread>
+
+#include "sweeper/sweeper.h"
 
 namespace stratum_guard::sweeper::testing {
 
@@ -21,5 +25,27 @@ inline double MetricValue(prometheus::Registry& registry, const std::string& nam
   }
   return -1;
 }
+
+// A Sweeper running on its own thread until Stop() or destruction, so that a failed assertion
+// cannot leave the thread behind.
+class RunningSweeper {
+ public:
+  RunningSweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::Registry& registry,
+                 common::Clock& clock, const Options& options)
+      : sweeper_(api, policies, registry, clock, options),
+        thread_([this] { sweeper_.Run(stop_); }) {}
+  ~RunningSweeper() { Stop(); }
+  RunningSweeper(const RunningSweeper&) = delete;  // owns the thread
+  RunningSweeper& operator=(const RunningSweeper&) = delete;
+  void Stop() {
+    stop_.Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  common::StopSignal stop_;
+  Sweeper sweeper_;
+  std::thread thread_;
+};
 
 }  // namespace stratum_guard::sweeper::testing

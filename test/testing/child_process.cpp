@@ -12,6 +12,8 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "test/testing/eventually.h"
+
 namespace stratum_guard::testing {
 
 bool ParseLogLine(const std::string& line, rapidjson::Document* document) {
@@ -163,22 +165,21 @@ void ChildProcess::Signal(int signal_number) {
 
 std::optional<int> ChildProcess::WaitExit(std::chrono::milliseconds timeout) {
   if (exit_code_) return exit_code_;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      // The child is gone but the reader may still be draining the pipe: callers that read
-      // Lines() after the exit expect all of it. Bounded, in case a grandchild holds the pipe.
-      std::unique_lock lock(mutex_);
-      changed_.wait_for(lock, std::chrono::seconds(5), [this] { return output_ended_; });
-      return exit_code_;
-    }
-    if (r < 0 && errno != EINTR) return std::nullopt;
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  int status = 0;
+  pid_t reaped = 0;
+  Eventually(
+      [&] {
+        reaped = waitpid(pid_, &status, WNOHANG);
+        return reaped == pid_ || (reaped < 0 && errno != EINTR);
+      },
+      timeout);
+  if (reaped != pid_) return std::nullopt;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  // The child is gone but the reader may still be draining the pipe: callers that read
+  // Lines() after the exit expect all of it. Bounded, in case a grandchild holds the pipe.
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, std::chrono::seconds(5), [this] { return output_ended_; });
+  return exit_code_;
 }
 
 }  // namespace stratum_guard::testing
