@@ -78,7 +78,7 @@ TEST(ServeSweepTest, ServeEnforcementReachesTheSweeper) {
         testing::ParsePrometheusText(testing::PlainGet(metrics_port, "/metrics").body(), &error);
     return e && e->Value("stratum_guard_sweeper_last_full_sync_timestamp_seconds") > 0;
   };
-  ASSERT_TRUE(WaitUntil(full_pass_done, seconds(30)));
+  ASSERT_TRUE(testing::Eventually(full_pass_done));
   EXPECT_TRUE(api.HasPod("team-a", "xmr-1")) << "audit deletes nothing";
   EXPECT_EQ(api.requests("DELETE"), 0u);
   server.Signal(SIGTERM);

@@ -314,7 +314,7 @@ TEST_F(SweeperIntegrationTest, AReloadThatSwitchesToEnforceStartsDeleting) {
   Miner("apps", "miner");
   policies_.Set(policy::Policy::Compile("enforcement: warn\n" + policy_text, "warn.yaml"));
   kube::KubeClient client(Config());
-  Running running(client, policies_, registry_, clock_, options_);
+  RunningSweeper running(client, policies_, registry_, clock_, options_);
   ASSERT_TRUE(Eventually([&] { return server_.watch_requests() >= 1; }));  // first pass done
   EXPECT_TRUE(server_.HasPod("apps", "miner")) << "warn deletes nothing";
   EXPECT_EQ(
