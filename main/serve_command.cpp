@@ -158,8 +158,7 @@ int RunServe(const ServeFlags& flags) {
   Log(LogLevel::kInfo, "policy loaded",
       {{"source", flags.policy_file.empty() ? std::string("<default>") : flags.policy_file},
        {"rules", static_cast<std::int64_t>(initial->rule_count())},
-       {"enforcement", policy::EnforcementName(flags.enforcement.value_or(
-                           initial->enforcement().value_or(policy::Enforcement::kEnforce)))},
+       {"enforcement", policy::EnforcementName(initial->EnforcementUnder(flags.enforcement))},
        {"enforcement_pinned_by_flag", flags.enforcement.has_value()}});
   policy::PolicyStore policies(initial);
   auto registry = std::make_shared<prometheus::Registry>();

@@ -57,6 +57,10 @@ class Policy {
   // The policy file's `enforcement:`, or nullopt when it has none (the consumers then enforce,
   // unless the --enforcement flag says otherwise).
   std::optional<Enforcement> enforcement() const;
+  // The mode in force: the --enforcement flag when given, else the file's, else enforce.
+  Enforcement EnforcementUnder(std::optional<Enforcement> flag) const {
+    return flag.value_or(enforcement().value_or(Enforcement::kEnforce));
+  }
   const std::vector<RuleInfo>& rules() const;
   std::size_t rule_count() const { return rules().size(); }
 

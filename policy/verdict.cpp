@@ -47,14 +47,34 @@ std::string_view ExemptedByName(ExemptedBy by) {
   return "";
 }
 
-bool Verdict::Denied() const {
-  return std::any_of(findings.begin(), findings.end(),
-                     [](const Finding& f) { return f.action == Action::kDeny; });
+std::string_view DecisionName(Decision decision) {
+  switch (decision) {
+    case Decision::kAllowed:
+      return "allowed";
+    case Decision::kDenied:
+      return "denied";
+    case Decision::kWarned:
+      return "warned";
+    case Decision::kError:
+      return "error";
+  }
+  return "error";
 }
 
-bool Verdict::Warned() const {
-  return !Denied() && std::any_of(findings.begin(), findings.end(),
-                                  [](const Finding& f) { return f.action == Action::kWarn; });
+Decision Enforce(Decision decision, Enforcement enforcement) {
+  if (decision == Decision::kError || enforcement == Enforcement::kEnforce) return decision;
+  if (enforcement == Enforcement::kAudit) return Decision::kAllowed;
+  return decision == Decision::kDenied ? Decision::kWarned : decision;
+}
+
+Decision Verdict::decision() const {
+  if (Failed()) return Decision::kError;
+  Decision decision = Decision::kAllowed;
+  for (const Finding& f : findings) {
+    if (f.action == Action::kDeny) return Decision::kDenied;
+    if (f.action == Action::kWarn) decision = Decision::kWarned;
+  }
+  return decision;
 }
 
 }  // namespace stratum_guard::policy

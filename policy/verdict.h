@@ -36,6 +36,15 @@ struct Finding {
   ExemptedBy exempted_by = ExemptedBy::kNone;  // set on Verdict::exempted findings only
 };
 
+// What a verdict decides, the one step from findings to a decision that the webhook, the sweeper
+// and `check` share: the strongest action among the findings (audit findings decide nothing),
+// or an error when the evaluation failed.
+enum class Decision { kAllowed, kDenied, kWarned, kError };
+std::string_view DecisionName(Decision decision);  // "allowed", "denied", "warned", "error"
+// The decision once the enforcement mode applies: `warn` makes a denial a warning, `audit`
+// allows; an error stays an error (the failurePolicy decides it).
+Decision Enforce(Decision decision, Enforcement enforcement);
+
 // The policy's judgement of one workload, or an error: a failed evaluation has no findings and
 // must never be read as "allowed" (the webhook answers 500, the sweeper skips the pod).
 struct Verdict {
@@ -50,8 +59,9 @@ struct Verdict {
   // Nothing found: false for a failed evaluation, which found nothing because it never finished.
   bool Empty() const { return findings.empty() && !Failed(); }
 
-  bool Denied() const;
-  bool Warned() const;  // some warn finding and no deny
+  Decision decision() const;
+  bool Denied() const { return decision() == Decision::kDenied; }
+  bool Warned() const { return decision() == Decision::kWarned; }  // a warn finding, no deny
 };
 
 }  // namespace stratum_guard::policy

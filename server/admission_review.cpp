@@ -164,20 +164,6 @@ std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionReque
   return {};
 }
 
-std::string_view DecisionName(Decision decision) {
-  switch (decision) {
-    case Decision::kAllowed:
-      return "allowed";
-    case Decision::kDenied:
-      return "denied";
-    case Decision::kWarned:
-      return "warned";
-    case Decision::kError:
-      return "error";
-  }
-  return "error";
-}
-
 Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
                 const JudgeOptions& options) {
   Judgement j;
@@ -186,8 +172,7 @@ Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
   if (j.name.empty()) j.name = std::string(MetadataString(request.object, "generateName"));
   j.namespace_ = std::string(MetadataString(request.object, "namespace"));
   if (j.namespace_.empty()) j.namespace_ = std::string(request.namespace_);
-  j.enforcement =
-      options.enforcement.value_or(policy.enforcement().value_or(policy::Enforcement::kEnforce));
+  j.enforcement = policy.EnforcementUnder(options.enforcement);
 
   // Removing or attaching to something cannot start a miner.
   if (request.operation == "DELETE" || request.operation == "CONNECT") return j;
@@ -204,8 +189,8 @@ Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
   workload->namespace_ = j.namespace_;
 
   policy::Verdict verdict = policy.Evaluate(*workload);
-  if (verdict.Failed()) {
-    j.decision = Decision::kError;
+  j.decision = policy::Enforce(verdict.decision(), j.enforcement);
+  if (j.decision == Decision::kError) {
     j.error = std::move(verdict.error);
     return j;
   }
@@ -217,18 +202,12 @@ Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
   }
   if (j.enforcement == policy::Enforcement::kWarn) {
     warns.insert(warns.begin(), denies.begin(), denies.end());
-    denies.clear();
   }
-  if (j.enforcement != policy::Enforcement::kAudit) {
-    if (!denies.empty()) {
-      j.decision = Decision::kDenied;
-      j.message = DenyMessage(kind, j.namespace_, j.name, denies, options.docs_url);
-    } else if (!warns.empty()) {
-      j.decision = Decision::kWarned;
-    }
-    // Warnings ride along with a denial too: they tell the developer what else to fix.
-    j.warnings = WarningMessages(warns);
+  if (j.decision == Decision::kDenied) {
+    j.message = DenyMessage(kind, j.namespace_, j.name, denies, options.docs_url);
   }
+  // Warnings ride along with a denial too: they tell the developer what else to fix.
+  if (j.enforcement != policy::Enforcement::kAudit) j.warnings = WarningMessages(warns);
   j.findings = std::move(verdict.findings);
   j.exempted = std::move(verdict.exempted);
   return j;

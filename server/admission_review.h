@@ -44,8 +44,8 @@ struct AdmissionRequest {
 // fields), for a 400 response.
 std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionRequest* request);
 
-enum class Decision { kAllowed, kDenied, kWarned, kError };
-std::string_view DecisionName(Decision decision);  // "allowed", "denied", "warned", "error"
+using policy::Decision;
+using policy::DecisionName;
 
 struct JudgeOptions {
   std::string docs_url;  // "<docs_url>#<rule-id>" is where a denial points the developer

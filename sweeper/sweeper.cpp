@@ -266,13 +266,14 @@ bool Sweeper::Judge(const policy::Policy& policy, const rapidjson::Value& pod, S
   out->namespace_ = std::string(ns);
   out->name = std::string(name);
   out->uid = std::string(kube::MetadataString(pod, "uid"));
+  out->decision = verdict.decision();
   out->findings = std::move(verdict.findings);
   out->exempted = std::move(verdict.exempted);
   std::stable_sort(out->findings.begin(), out->findings.end(),
                    [](const policy::Finding& a, const policy::Finding& b) {
                      return static_cast<int>(a.action) > static_cast<int>(b.action);
                    });
-  return !out->findings.empty() && out->findings.front().action == policy::Action::kDeny;
+  return out->decision == policy::Decision::kDenied;
 }
 
 void Sweeper::EmitEvent(const PodOutcome& pod, std::string_view reason, std::string_view message) {
@@ -429,8 +430,7 @@ void Sweeper::Act(PodOutcome& pod, const common::CancelCheck& cancelled, SweepRe
 SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
   ResolveSelf();
   std::shared_ptr<const policy::Policy> policy = policies_.Get();
-  enforcement_ =
-      options_.enforcement.value_or(policy->enforcement().value_or(policy::Enforcement::kEnforce));
+  enforcement_ = policy->EnforcementUnder(options_.enforcement);
   SweepReport report;
   report.enforcement = enforcement_;
   std::vector<PodOutcome> candidates;
@@ -665,7 +665,7 @@ std::string FormatReport(const SweepReport& report, bool dry_run) {
   for (const auto& pod : report.pods) {
     out += "\n" + pod.namespace_ + (pod.namespace_.empty() ? "" : "/") + pod.name;
     if (!pod.uid.empty()) out += " (uid " + pod.uid + ")";
-    const bool deny = !pod.findings.empty() && pod.findings.front().action == policy::Action::kDeny;
+    const bool deny = pod.decision == policy::Decision::kDenied;
     std::string_view status = deny || pod.action == PodAction::kDeferred ? PodActionName(pod.action)
                               : pod.findings.empty() ? "not deleted: every finding exempted"
                                                      : "not deleted: no deny finding";

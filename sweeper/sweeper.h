@@ -69,8 +69,9 @@ struct PodOutcome {
   std::string namespace_;
   std::string name;
   std::string uid;
-  std::vector<policy::Finding> findings;  // deny findings first, then warn/audit
-  std::vector<policy::Finding> exempted;  // findings an exemption silenced
+  std::vector<policy::Finding> findings;                   // deny findings first, then warn/audit
+  std::vector<policy::Finding> exempted;                   // findings an exemption silenced
+  policy::Decision decision = policy::Decision::kAllowed;  // the rules', before enforcement
   PodAction action = PodAction::kWouldDelete;
   std::string error;
 };
