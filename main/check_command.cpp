@@ -46,10 +46,10 @@ Command AddCheckCommand(CLI::App& root) {
       compiled = LoadPolicyFlag(options->policy_file);
     } catch (const policy::PolicyError& e) {
       std::cerr << e.what() << "\n";
-      return 2;
+      return kExitConfig;
     } catch (const std::exception& e) {
       std::cerr << "stratum-guard check: " << e.what() << "\n";
-      return 2;
+      return kExitConfig;
     }
     check::ReadResult read = check::ReadManifests(options->paths, std::cin);
     check::Report report =

@@ -18,10 +18,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every usage error exits 2, as `check` documents.
-    return app.exit(e) == 0 ? 0 : 2;
+    return app.exit(e) == 0 ? cli::kExitOk : cli::kExitConfig;
   }
   for (const cli::Command& command : commands) {
     if (command.app->parsed()) return command.run();
   }
-  return 2;
+  return cli::kExitConfig;
 }

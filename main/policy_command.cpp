@@ -19,14 +19,14 @@ Command AddPolicyCommand(CLI::App& root) {
   auto run = [print_default, validate, file]() -> int {
     if (print_default->parsed()) {
       std::cout << policy::Policy::DefaultText();
-      return 0;
+      return kExitOk;
     }
     if (validate->parsed()) {
       std::string error;
       auto text = common::ReadFile(*file, &error);
       if (!text) {
         std::cerr << "stratum-guard: " << error << "\n";
-        return 2;
+        return kExitConfig;
       }
       try {
         auto compiled = policy::Policy::Compile(*text, *file);
@@ -34,13 +34,13 @@ Command AddPolicyCommand(CLI::App& root) {
         for (const auto& rule : compiled->rules()) {
           std::cout << "  " << rule.id << " (" << policy::ActionName(rule.action) << ")\n";
         }
-        return 0;
+        return kExitOk;
       } catch (const policy::PolicyError& e) {
         std::cerr << e.what() << "\n";
-        return 1;
+        return kExitFailed;  // the file was judged, and found wanting
       }
     }
-    return 2;
+    return kExitConfig;
   };
   return {policy, run};
 }

@@ -1,8 +1,5 @@
 // `stratum-guard serve`: flags in, objects built, webhook run until SIGTERM/SIGINT.
 #include <prometheus/registry.h>
-#include <pthread.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -20,6 +17,7 @@
 #include "common/reloader.h"
 #include "main/commands.h"
 #include "main/policy_flag.h"
+#include "main/signals.h"
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
 #include "policy/policy_store.h"
@@ -54,9 +52,6 @@ struct ServeFlags {
   bool sweep = false;  // run the sweeper beside the webhook
   SweeperConfig sweeper;
 };
-
-constexpr int kUsageError = 2;
-constexpr int kConfigError = 1;
 
 bool ParseDurationFlag(const std::string& flag, const std::string& text,
                        std::chrono::milliseconds* out) {
@@ -106,7 +101,7 @@ int RunServe(const ServeFlags& flags) {
   common::LogLevel level;
   if (!common::ParseLogLevel(flags.log_level, &level)) {
     std::cerr << "stratum-guard serve: --log-level must be debug, info, warn or error\n";
-    return kUsageError;
+    return kExitConfig;
   }
   common::SetLogLevel(level);
   SweeperConfig sweeper_config = flags.sweeper;
@@ -115,12 +110,12 @@ int RunServe(const ServeFlags& flags) {
     if (std::string error = FinishSweeperConfig(sweeper_config, kube::ProcessEnv());
         !error.empty()) {
       std::cerr << "stratum-guard serve: " << error << "\n";
-      return kUsageError;
+      return kExitConfig;
     }
   }
   if (flags.tls_cert.empty() != flags.tls_key.empty()) {
     std::cerr << "stratum-guard serve: --tls-cert and --tls-key go together\n";
-    return kUsageError;
+    return kExitConfig;
   }
   server::ServerOptions options;
   if (!ParseDurationFlag("--header-timeout", flags.header_timeout,
@@ -128,11 +123,11 @@ int RunServe(const ServeFlags& flags) {
       !ParseDurationFlag("--idle-timeout", flags.idle_timeout, &options.limits.idle_timeout) ||
       !ParseDurationFlag("--shutdown-grace", flags.shutdown_grace, &options.shutdown_grace) ||
       !ParseDurationFlag("--reload-interval", flags.reload_interval, &options.reload_interval)) {
-    return kUsageError;
+    return kExitConfig;
   }
   if (options.limits.header_timeout.count() == 0 || options.limits.idle_timeout.count() == 0) {
     std::cerr << "stratum-guard serve: timeouts must be above zero\n";
-    return kUsageError;
+    return kExitConfig;
   }
   options.listen = flags.listen;
   options.metrics_listen = flags.metrics_listen;
@@ -153,7 +148,7 @@ int RunServe(const ServeFlags& flags) {
     initial = LoadPolicyFlag(flags.policy_file);
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "cannot load the policy", {{"error", e.what()}});
-    return kConfigError;
+    return kExitConfig;
   }
   Log(LogLevel::kInfo, "policy loaded",
       {{"source", flags.policy_file.empty() ? std::string("<default>") : flags.policy_file},
@@ -166,28 +161,22 @@ int RunServe(const ServeFlags& flags) {
   if (flags.tls_cert.empty()) {
     try {
       if (!MakeDevelopmentCertificate(flags.dev_cert_dir, &options.tls_material)) {
-        return kConfigError;
+        return kExitConfig;
       }
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "cannot make the development certificate", {{"error", e.what()}});
-      return kConfigError;
+      return kExitConfig;
     }
   }
 
-  // Block the stop signals before any thread starts, so that every worker inherits the mask
-  // and they arrive only where sigwait() takes them, outside any signal handler.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;  // before any thread starts
 
   server::Server server(options, policies, *registry);
   try {
     server.Start();
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "cannot start the webhook", {{"error", e.what()}});
-    return kConfigError;
+    return kExitConfig;
   }
   // The sweeper shares the webhook's policy snapshots (a reload reaches both) and its metrics
   // registry (one /metrics). A sweeper that cannot start takes the process down with exit 1,
@@ -202,20 +191,17 @@ int RunServe(const ServeFlags& flags) {
       } catch (const std::exception& e) {
         Log(LogLevel::kError, "the sweeper stopped", {{"error", e.what()}});
         sweeper_failed = true;
-        kill(getpid(), SIGTERM);  // wake the sigwait below
+        StopSignals::Raise();  // wake the Wait below
       }
     });
   }
-  int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) != 0) {
-  }
-  Log(LogLevel::kInfo, "signal received, draining",
-      {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  std::string_view signal_name = stop_signals.Wait();
+  Log(LogLevel::kInfo, "signal received, draining", {{"signal", signal_name}});
   sweeper_stop.Stop();
   if (sweeper_thread.joinable()) sweeper_thread.join();
   server.Stop();
   server.Wait();
-  return sweeper_failed ? kConfigError : 0;
+  return sweeper_failed ? kExitFailed : kExitOk;
 }
 
 }  // namespace

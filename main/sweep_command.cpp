@@ -1,7 +1,5 @@
-#include <pthread.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -14,6 +12,7 @@
 #include "kube/kube_client.h"
 #include "main/commands.h"
 #include "main/policy_flag.h"
+#include "main/signals.h"
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
 
@@ -208,17 +207,17 @@ Command AddSweepCommand(CLI::App& root) {
     if (std::string error = FinishSweeperConfig(state->config, kube::ProcessEnv());
         !error.empty()) {
       std::cerr << "stratum-guard sweep: " << error << "\n";
-      return 2;
+      return kExitConfig;
     }
     std::shared_ptr<const policy::Policy> compiled;
     try {
       compiled = LoadPolicyFlag(state->policy_file);
     } catch (const policy::PolicyError& e) {
       std::cerr << e.what() << "\n";
-      return 2;
+      return kExitConfig;
     } catch (const std::exception& e) {
       std::cerr << "stratum-guard sweep: " << e.what() << "\n";
-      return 2;
+      return kExitConfig;
     }
     policy::PolicyStore policies(compiled);
     prometheus::Registry registry;
@@ -232,21 +231,14 @@ Command AddSweepCommand(CLI::App& root) {
         sweeper::SweepReport report = sweeper.SweepOnce();
         std::cout << sweeper::FormatReport(report, state->config.options.dry_run);
         std::cout.flush();
-        return report.errors.empty() && report.complete ? 0 : 1;
+        return report.errors.empty() && report.complete ? kExitOk : kExitFailed;
       }
-      // SIGTERM/SIGINT are taken by a thread with sigwait; they are blocked before any other
-      // thread exists so that none of them receives one.
-      sigset_t signals;
-      sigemptyset(&signals);
-      sigaddset(&signals, SIGTERM);
-      sigaddset(&signals, SIGINT);
-      pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+      StopSignals signals;  // before any thread starts
       common::StopSignal stop;
       std::thread waiter([&signals, &stop] {
-        int signal = 0;
-        sigwait(&signals, &signal);
+        std::string_view name = signals.Wait();
         common::Log(common::LogLevel::kInfo, "sweeper: signal received, stopping",
-                    {{"signal", signal}});
+                    {{"signal", name}});
         stop.Stop();
       });
       std::thread reloads;
@@ -257,17 +249,17 @@ Command AddSweepCommand(CLI::App& root) {
       try {
         RunSweeper(state->config, policies, registry, stop);
       } catch (...) {
-        kill(getpid(), SIGTERM);  // release the waiter thread
+        StopSignals::Raise();  // release the waiter thread
         waiter.join();
         if (reloads.joinable()) reloads.join();
         throw;
       }
       waiter.join();
       if (reloads.joinable()) reloads.join();
-      return 0;
+      return kExitOk;
     } catch (const kube::KubeConfigError& e) {
       std::cerr << "stratum-guard sweep: " << e.what() << "\n";
-      return 2;
+      return kExitConfig;
     }
   };
   return {app, run};

@@ -808,6 +808,7 @@ TEST(ServerE2E, MetricsArePresentAndMoveAsExpected) {
 
 // --- Flags ----------------------------------------------------------------------------------
 
+// Everything `serve` is given that it cannot use exits 2, as for `sweep` and `check`.
 TEST(ServerE2E, BadFlagsExitWithAUsageOrConfigurationError) {
   struct Case {
     std::vector<std::string> args;
@@ -818,15 +819,17 @@ TEST(ServerE2E, BadFlagsExitWithAUsageOrConfigurationError) {
       {{"serve", "--header-timeout", "soon"}, 2},
       {{"serve", "--log-level", "loud"}, 2},
       {{"serve", "--tls-cert", "/nonexistent/tls.crt"}, 2},
-      {{"serve", "--listen", "nowhere", "--dev-cert-dir", dir.File("d")}, 1},
+      {{"serve", "--listen", "nowhere", "--dev-cert-dir", dir.File("d")}, 2},
       {{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--tls-cert",
         "/nonexistent/tls.crt", "--tls-key", "/nonexistent/tls.key"},
-       1},
-      {{"serve", "--policy", "/nonexistent/policy.yaml"}, 1},
+       2},
+      {{"serve", "--policy", "/nonexistent/policy.yaml"}, 2},
+      {{"serve", "--policy", dir.File("broken.yaml")}, 2},
       {{"serve", "--enforcement", "dryrun"}, 2},
       {{"serve", "--enforcement="}, 2},
-      {{"serve", "--policy", dir.File("bad-enforcement.yaml")}, 1},
+      {{"serve", "--policy", dir.File("bad-enforcement.yaml")}, 2},
   };
+  std::ofstream(dir.File("broken.yaml")) << "rules: [\n";
   std::ofstream(dir.File("bad-enforcement.yaml")) << "enforcement: off\n"
                                                   << policy::Policy::DefaultText();
   for (const Case& c : cases) {
