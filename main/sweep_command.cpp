@@ -11,6 +11,7 @@
 #include "common/reloader.h"
 #include "kube/kube_client.h"
 #include "main/commands.h"
+#include "main/flags.h"
 #include "main/policy_flag.h"
 #include "main/signals.h"
 #include "main/sweeper_flags.h"
@@ -18,22 +19,6 @@
 
 namespace stratum_guard::cli {
 namespace {
-
-// A duration flag ("10s", "2m", "1h30m") written straight into `target`.
-void DurationFlag(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
-                  const std::string& help, const std::string& default_text) {
-  app.add_option_function<std::string>(
-         name,
-         [&target, name](const std::string& text) {
-           auto d = common::ParseDuration(text);
-           if (!d || d->count() <= 0) {
-             throw CLI::ValidationError(name, "not a positive duration: \"" + text + "\"");
-           }
-           target = *d;
-         },
-         help + " (default " + default_text + ")")
-      ->type_name("DURATION");
-}
 
 // After a stop, API calls in flight get this long to finish (the Lease release among them);
 // then they are cancelled, so an API server that hangs mid-request cannot hold the shutdown.
@@ -101,7 +86,7 @@ void AddSweeperFlags(CLI::App& app, SweeperConfig& config) {
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
   DurationFlag(app, "--resync-period", o.resync_period,
-               "Full list pass this often, besides the watch", "10m");
+               "Full list pass this often, besides the watch");
   app.add_option("--leader-elect", o.leader_elect,
                  "Sweep only while holding the Lease (off with --once)")
       ->capture_default_str();
@@ -109,11 +94,11 @@ void AddSweeperFlags(CLI::App& app, SweeperConfig& config) {
   app.add_option("--lease-namespace", o.leader.lease_namespace,
                  "Lease namespace (default: $POD_NAMESPACE, else stratum-guard)");
   DurationFlag(app, "--lease-duration", o.leader.lease_duration,
-               "How long a lease not renewed keeps others out", "15s");
+               "How long a lease not renewed keeps others out");
   DurationFlag(app, "--renew-deadline", o.leader.renew_deadline,
-               "The leader stops deleting when it could not renew for this long", "10s");
-  DurationFlag(app, "--retry-period", o.leader.retry_period, "Pause between acquire/renew attempts",
-               "2s");
+               "The leader stops deleting when it could not renew for this long");
+  DurationFlag(app, "--retry-period", o.leader.retry_period,
+               "Pause between acquire/renew attempts");
 }
 
 std::string FinishSweeperConfig(SweeperConfig& config, const kube::EnvLookup& env) {
@@ -181,7 +166,6 @@ Command AddSweepCommand(CLI::App& root) {
     std::string policy_file;
     std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
     bool once = false;
-    std::string log_level = "info";
   };
   auto state = std::make_shared<State>();
   CLI::App* app =
@@ -191,18 +175,12 @@ Command AddSweepCommand(CLI::App& root) {
   app->add_option("--policy", state->policy_file,
                   "Policy file replacing the default policy, reloaded when it changes");
   DurationFlag(*app, "--reload-interval", state->reload_interval,
-               "How often the policy file is checked for changes",
-               common::FormatDuration(common::kDefaultReloadInterval));
-  app->add_option("--log-level", state->log_level, "debug, info, warn or error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error"}));
+               "How often the policy file is checked for changes");
+  LogLevelFlag(*app);
   AddEnforcementFlag(*app, state->config.options.enforcement);
   AddSweeperFlags(*app, state->config);
 
   auto run = [state]() -> int {
-    common::LogLevel level;
-    common::ParseLogLevel(state->log_level, &level);
-    common::SetLogLevel(level);
     if (state->once) state->config.options.leader_elect = false;
     if (std::string error = FinishSweeperConfig(state->config, kube::ProcessEnv());
         !error.empty()) {
