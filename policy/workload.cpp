@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "common/json.h"
+
 namespace stratum_guard::policy {
 namespace {
 
@@ -19,19 +21,6 @@ std::span<const std::string_view> PodSpecMembers(std::string_view kind) {
   return kWorkload;
 }
 
-const rapidjson::Value* Member(const rapidjson::Value& object, std::string_view name) {
-  if (!object.IsObject()) return nullptr;
-  auto it = object.FindMember(rapidjson::Value(
-      rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
-  return it == object.MemberEnd() ? nullptr : &it->value;
-}
-
-std::string_view StringMember(const rapidjson::Value& object, std::string_view name) {
-  const rapidjson::Value* v = Member(object, name);
-  if (v == nullptr || !v->IsString()) return {};
-  return {v->GetString(), v->GetStringLength()};
-}
-
 void CollectStrings(const rapidjson::Value* array, std::vector<std::string_view>& out) {
   if (array == nullptr || !array->IsArray()) return;
   out.reserve(array->Size());
@@ -45,7 +34,7 @@ void CollectStrings(const rapidjson::Value* array, std::vector<std::string_view>
 void CollectContainers(const rapidjson::Value& pod_spec, std::string_view member,
                        ContainerType type, const std::string& spec_path,
                        std::vector<Container>& out) {
-  const rapidjson::Value* list = Member(pod_spec, member);
+  const rapidjson::Value* list = common::JsonMember(pod_spec, member);
   if (list == nullptr || !list->IsArray()) return;
   int index = 0;
   for (const auto& item : list->GetArray()) {
@@ -58,17 +47,18 @@ void CollectContainers(const rapidjson::Value& pod_spec, std::string_view member
     c.path += std::to_string(index++);
     c.path += ']';
     if (item.IsObject()) {
-      c.name = StringMember(item, "name");
-      c.image = StringMember(item, "image");
-      CollectStrings(Member(item, "command"), c.command);
-      CollectStrings(Member(item, "args"), c.args);
-      if (const rapidjson::Value* env = Member(item, "env"); env != nullptr && env->IsArray()) {
+      c.name = common::JsonString(item, "name");
+      c.image = common::JsonString(item, "image");
+      CollectStrings(common::JsonMember(item, "command"), c.command);
+      CollectStrings(common::JsonMember(item, "args"), c.args);
+      if (const rapidjson::Value* env = common::JsonMember(item, "env");
+          env != nullptr && env->IsArray()) {
         c.env.reserve(env->Size());
         for (const auto& var : env->GetArray()) {
           EnvVar e;
           if (var.IsObject()) {
-            e.name = StringMember(var, "name");
-            const rapidjson::Value* value = Member(var, "value");
+            e.name = common::JsonString(var, "name");
+            const rapidjson::Value* value = common::JsonMember(var, "value");
             if (value != nullptr && value->IsString()) {
               e.value = {value->GetString(), value->GetStringLength()};
               e.has_value = true;
@@ -95,16 +85,16 @@ std::optional<Workload> ExtractWorkload(std::string_view kind, const rapidjson::
   if (!CarriesPodTemplate(kind)) return std::nullopt;
   Workload w;
   w.kind = kind;
-  if (const rapidjson::Value* metadata = Member(object, "metadata")) {
-    w.namespace_ = StringMember(*metadata, "namespace");
-    w.name = StringMember(*metadata, "name");
-    if (w.name.empty()) w.name = StringMember(*metadata, "generateName");
+  if (const rapidjson::Value* metadata = common::JsonMember(object, "metadata")) {
+    w.namespace_ = common::JsonString(*metadata, "namespace");
+    w.name = common::JsonString(*metadata, "name");
+    if (w.name.empty()) w.name = common::JsonString(*metadata, "generateName");
   }
   const rapidjson::Value* spec = &object;
   for (std::string_view member : PodSpecMembers(kind)) {
     if (!w.pod_spec_path.empty()) w.pod_spec_path += '.';
     w.pod_spec_path += member;
-    spec = spec ? Member(*spec, member) : nullptr;
+    spec = spec ? common::JsonMember(*spec, member) : nullptr;
   }
   if (spec == nullptr || !spec->IsObject()) return w;  // a template without containers
   CollectContainers(*spec, "initContainers", ContainerType::kInitContainer, w.pod_spec_path,

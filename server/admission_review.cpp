@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/json.h"
 #include "common/text.h"
 #include "policy/workload.h"
 
@@ -14,20 +15,13 @@ namespace {
 constexpr std::string_view kV1 = "admission.k8s.io/v1";
 constexpr std::string_view kV1beta1 = "admission.k8s.io/v1beta1";
 
-const rapidjson::Value* Member(const rapidjson::Value& object, std::string_view name) {
-  if (!object.IsObject()) return nullptr;
-  auto it = object.FindMember(rapidjson::Value(
-      rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
-  return it == object.MemberEnd() ? nullptr : &it->value;
-}
-
 std::string_view View(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 // Reads an optional string member. A present member that is neither a string nor null is an
 // error: the review is not what the API server sends.
 bool OptionalString(const rapidjson::Value& object, std::string_view name, std::string_view* out,
                     std::string* error, std::string_view where) {
-  const rapidjson::Value* v = Member(object, name);
+  const rapidjson::Value* v = common::JsonMember(object, name);
   if (v == nullptr || v->IsNull()) return true;
   if (!v->IsString()) {
     *error = std::string(where) + "." + std::string(name) + " must be a string";
@@ -39,7 +33,7 @@ bool OptionalString(const rapidjson::Value& object, std::string_view name, std::
 
 bool OptionalGvk(const rapidjson::Value& request, std::string_view name, GroupVersionKind* out,
                  std::string* error) {
-  const rapidjson::Value* v = Member(request, name);
+  const rapidjson::Value* v = common::JsonMember(request, name);
   if (v == nullptr || v->IsNull()) return true;
   if (!v->IsObject()) {
     *error = "request." + std::string(name) + " must be an object";
@@ -53,9 +47,9 @@ bool OptionalGvk(const rapidjson::Value& request, std::string_view name, GroupVe
 
 std::string_view MetadataString(const rapidjson::Value* object, std::string_view name) {
   if (object == nullptr) return {};
-  const rapidjson::Value* metadata = Member(*object, "metadata");
+  const rapidjson::Value* metadata = common::JsonMember(*object, "metadata");
   if (metadata == nullptr) return {};
-  const rapidjson::Value* v = Member(*metadata, name);
+  const rapidjson::Value* v = common::JsonMember(*metadata, name);
   if (v == nullptr || !v->IsString()) return {};
   return View(*v);
 }
@@ -67,7 +61,7 @@ std::string_view KindToJudge(const AdmissionRequest& request) {
   if (policy::CarriesPodTemplate(request.kind.kind)) return request.kind.kind;
   if (policy::CarriesPodTemplate(request.request_kind.kind)) return request.request_kind.kind;
   if (request.kind.kind.empty() && request.request_kind.kind.empty() && request.object) {
-    if (const rapidjson::Value* kind = Member(*request.object, "kind");
+    if (const rapidjson::Value* kind = common::JsonMember(*request.object, "kind");
         kind != nullptr && kind->IsString() && policy::CarriesPodTemplate(View(*kind))) {
       return View(*kind);
     }
@@ -110,19 +104,19 @@ std::string ObjectRef(std::string_view kind, std::string_view namespace_, std::s
 std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionRequest* request) {
   *request = AdmissionRequest{};
   if (!review.IsObject()) return "body is not a JSON object";
-  const rapidjson::Value* api_version = Member(review, "apiVersion");
+  const rapidjson::Value* api_version = common::JsonMember(review, "apiVersion");
   if (api_version == nullptr || !api_version->IsString() ||
       (View(*api_version) != kV1 && View(*api_version) != kV1beta1)) {
     return "apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1";
   }
   request->api_version = View(*api_version);
-  const rapidjson::Value* kind = Member(review, "kind");
+  const rapidjson::Value* kind = common::JsonMember(review, "kind");
   if (kind == nullptr || !kind->IsString() || View(*kind) != "AdmissionReview") {
     return "kind must be AdmissionReview";
   }
-  const rapidjson::Value* r = Member(review, "request");
+  const rapidjson::Value* r = common::JsonMember(review, "request");
   if (r == nullptr || !r->IsObject()) return "request is missing or not an object";
-  const rapidjson::Value* uid = Member(*r, "uid");
+  const rapidjson::Value* uid = common::JsonMember(*r, "uid");
   if (uid == nullptr || !uid->IsString() || uid->GetStringLength() == 0) {
     return "request.uid is missing or not a string";
   }
@@ -137,20 +131,21 @@ std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionReque
     return error;
   }
   if (request->operation.empty()) return "request.operation is missing";
-  if (const rapidjson::Value* user = Member(*r, "userInfo"); user != nullptr && !user->IsNull()) {
+  if (const rapidjson::Value* user = common::JsonMember(*r, "userInfo");
+      user != nullptr && !user->IsNull()) {
     if (!user->IsObject()) return "request.userInfo must be an object";
     if (!OptionalString(*user, "username", &request->user, &error, "request.userInfo")) {
       return error;
     }
   }
-  if (const rapidjson::Value* dry_run = Member(*r, "dryRun"); dry_run != nullptr) {
+  if (const rapidjson::Value* dry_run = common::JsonMember(*r, "dryRun"); dry_run != nullptr) {
     if (dry_run->IsBool()) {
       request->dry_run = dry_run->GetBool();
     } else if (!dry_run->IsNull()) {
       return "request.dryRun must be a boolean";
     }
   }
-  if (const rapidjson::Value* object = Member(*r, "object"); object != nullptr) {
+  if (const rapidjson::Value* object = common::JsonMember(*r, "object"); object != nullptr) {
     if (object->IsObject()) {
       request->object = object;
     } else if (!object->IsNull()) {
