@@ -427,25 +427,23 @@ void Sweeper::Act(PodOutcome& pod, const common::CancelCheck& cancelled, SweepRe
   }
 }
 
-SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
-  ResolveSelf();
-  std::shared_ptr<const policy::Policy> policy = policies_.Get();
-  enforcement_ = policy->EnforcementUnder(options_.enforcement);
-  SweepReport report;
-  report.enforcement = enforcement_;
-  std::vector<PodOutcome> candidates;
+// Lists every pod, page by page, judging each as it arrives: the deny candidates are kept (up
+// to max_candidates), pods with other findings go to the report. An expired continue token
+// restarts the list; a failed page is retried with backoff. Returns false when cancelled.
+bool Sweeper::ListAndJudge(const policy::Policy& policy, const common::CancelCheck& cancelled,
+                           SweepReport& report, std::vector<PodOutcome>& candidates) {
   std::string token;
   int restarts = 0;
   int attempts = 0;
   kube::Backoff backoff(options_.backoff_initial, options_.backoff_max);
   while (true) {
-    if (cancelled && cancelled()) return report;
+    if (cancelled && cancelled()) return false;
     kube::ListPage page;
     kube::KubeError e = api_.ListPods(
         token, options_.page_size,
         [&](const rapidjson::Value& pod) {
           PodOutcome outcome;
-          bool deny = Judge(*policy, pod, report, &outcome);
+          bool deny = Judge(policy, pod, report, &outcome);
           if (deny) {
             ++report.candidates;
             if (candidates.size() < options_.max_candidates) {
@@ -458,7 +456,7 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
         },
         &page);
     if (!e.ok()) {
-      if (e.kind == kube::KubeError::Kind::kCancelled) return report;
+      if (e.kind == kube::KubeError::Kind::kCancelled) return false;
       if (e.IsGone() && !token.empty() && restarts < options_.list_restarts) {
         // The continue token expired: a consistent list must start over.
         errors_.Add({{"reason", "list_expired"}}).Increment();
@@ -475,7 +473,7 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
       if (e.IsRetriable() && ++attempts < options_.delete_attempts) {
         auto wait = e.retry_after ? std::chrono::milliseconds(*e.retry_after) : backoff.Next();
         Log(LogLevel::kWarn, "sweeper: list failed, retrying", {{"error", e.ToString()}});
-        if (!clock_.SleepFor(wait, cancelled)) return report;
+        if (!clock_.SleepFor(wait, cancelled)) return false;
         continue;  // the same page again
       }
       report.errors.push_back("list pods: " + e.ToString());
@@ -490,6 +488,17 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
       break;
     }
   }
+  return true;
+}
+
+SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
+  ResolveSelf();
+  std::shared_ptr<const policy::Policy> policy = policies_.Get();
+  enforcement_ = policy->EnforcementUnder(options_.enforcement);
+  SweepReport report;
+  report.enforcement = enforcement_;
+  std::vector<PodOutcome> candidates;
+  if (!ListAndJudge(*policy, cancelled, report, candidates)) return report;
   max_candidates_held_ = std::max(max_candidates_held_, candidates.size());
   sync_policy_ = policy;
   last_scanned_ = report.scanned;

@@ -125,6 +125,8 @@ class Sweeper {
   bool Judge(const policy::Policy& policy, const rapidjson::Value& pod, SweepReport& report,
              PodOutcome* out);
   SweepReport FullSync(const common::CancelCheck& cancelled);
+  bool ListAndJudge(const policy::Policy& policy, const common::CancelCheck& cancelled,
+                    SweepReport& report, std::vector<PodOutcome>& candidates);
   void Act(PodOutcome& pod, const common::CancelCheck& cancelled, SweepReport& report);
   PodAction Delete(PodOutcome& pod, const common::CancelCheck& cancelled);
   void EmitEvent(const PodOutcome& pod, std::string_view reason, std::string_view message);
