@@ -160,14 +160,88 @@ void RunSweeper(const SweeperConfig& config, policy::PolicyStore& policies,
   common::Log(common::LogLevel::kInfo, "sweeper: stopped");
 }
 
+namespace {
+
+struct SweepState {
+  SweeperConfig config;
+  std::string policy_file;
+  std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
+  bool once = false;
+};
+
+// --once: one pass without leader election, its report on stdout.
+int SweepOnce(const SweepState& state, policy::PolicyStore& policies,
+              prometheus::Registry& registry) {
+  kube::ClusterConfig cluster =
+      kube::ResolveClusterConfig(state.config.kubeconfig, kube::ProcessEnv());
+  kube::KubeClient client(std::move(cluster));
+  common::SystemClock clock;
+  sweeper::Sweeper sweeper(client, policies, registry, clock, state.config.options);
+  sweeper::SweepReport report = sweeper.SweepOnce();
+  std::cout << sweeper::FormatReport(report, state.config.options.dry_run);
+  std::cout.flush();
+  return report.errors.empty() && report.complete ? kExitOk : kExitFailed;
+}
+
+// Sweeps, and reloads the policy file, until SIGTERM or SIGINT.
+int SweepUntilSignal(const SweepState& state, policy::PolicyStore& policies,
+                     prometheus::Registry& registry) {
+  StopSignals signals;  // before any thread starts
+  common::StopSignal stop;
+  std::thread waiter([&signals, &stop] {
+    std::string_view name = signals.Wait();
+    common::Log(common::LogLevel::kInfo, "sweeper: signal received, stopping", {{"signal", name}});
+    stop.Stop();
+  });
+  std::thread reloads;
+  if (!state.policy_file.empty()) {
+    reloads = std::thread(
+        [&] { ReloadPolicyUntil(stop, state.policy_file, state.reload_interval, policies); });
+  }
+  try {
+    RunSweeper(state.config, policies, registry, stop);
+  } catch (...) {
+    StopSignals::Raise();  // release the waiter thread
+    waiter.join();
+    if (reloads.joinable()) reloads.join();
+    throw;
+  }
+  waiter.join();
+  if (reloads.joinable()) reloads.join();
+  return kExitOk;
+}
+
+int RunSweep(SweepState& state) {
+  if (state.once) state.config.options.leader_elect = false;
+  if (std::string error = FinishSweeperConfig(state.config, kube::ProcessEnv()); !error.empty()) {
+    std::cerr << "stratum-guard sweep: " << error << "\n";
+    return kExitConfig;
+  }
+  std::shared_ptr<const policy::Policy> compiled;
+  try {
+    compiled = LoadPolicyFlag(state.policy_file);
+  } catch (const policy::PolicyError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitConfig;
+  } catch (const std::exception& e) {
+    std::cerr << "stratum-guard sweep: " << e.what() << "\n";
+    return kExitConfig;
+  }
+  policy::PolicyStore policies(compiled);
+  prometheus::Registry registry;
+  try {
+    return state.once ? SweepOnce(state, policies, registry)
+                      : SweepUntilSignal(state, policies, registry);
+  } catch (const kube::KubeConfigError& e) {
+    std::cerr << "stratum-guard sweep: " << e.what() << "\n";
+    return kExitConfig;
+  }
+}
+
+}  // namespace
+
 Command AddSweepCommand(CLI::App& root) {
-  struct State {
-    SweeperConfig config;
-    std::string policy_file;
-    std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
-    bool once = false;
-  };
-  auto state = std::make_shared<State>();
+  auto state = std::make_shared<SweepState>();
   CLI::App* app =
       root.add_subcommand("sweep", "Find and delete miner pods already running in the cluster");
   app->add_flag("--once", state->once,
@@ -179,68 +253,7 @@ Command AddSweepCommand(CLI::App& root) {
   LogLevelFlag(*app);
   AddEnforcementFlag(*app, state->config.options.enforcement);
   AddSweeperFlags(*app, state->config);
-
-  auto run = [state]() -> int {
-    if (state->once) state->config.options.leader_elect = false;
-    if (std::string error = FinishSweeperConfig(state->config, kube::ProcessEnv());
-        !error.empty()) {
-      std::cerr << "stratum-guard sweep: " << error << "\n";
-      return kExitConfig;
-    }
-    std::shared_ptr<const policy::Policy> compiled;
-    try {
-      compiled = LoadPolicyFlag(state->policy_file);
-    } catch (const policy::PolicyError& e) {
-      std::cerr << e.what() << "\n";
-      return kExitConfig;
-    } catch (const std::exception& e) {
-      std::cerr << "stratum-guard sweep: " << e.what() << "\n";
-      return kExitConfig;
-    }
-    policy::PolicyStore policies(compiled);
-    prometheus::Registry registry;
-    try {
-      if (state->once) {
-        kube::ClusterConfig cluster =
-            kube::ResolveClusterConfig(state->config.kubeconfig, kube::ProcessEnv());
-        kube::KubeClient client(std::move(cluster));
-        common::SystemClock clock;
-        sweeper::Sweeper sweeper(client, policies, registry, clock, state->config.options);
-        sweeper::SweepReport report = sweeper.SweepOnce();
-        std::cout << sweeper::FormatReport(report, state->config.options.dry_run);
-        std::cout.flush();
-        return report.errors.empty() && report.complete ? kExitOk : kExitFailed;
-      }
-      StopSignals signals;  // before any thread starts
-      common::StopSignal stop;
-      std::thread waiter([&signals, &stop] {
-        std::string_view name = signals.Wait();
-        common::Log(common::LogLevel::kInfo, "sweeper: signal received, stopping",
-                    {{"signal", name}});
-        stop.Stop();
-      });
-      std::thread reloads;
-      if (!state->policy_file.empty()) {
-        reloads = std::thread(
-            [&] { ReloadPolicyUntil(stop, state->policy_file, state->reload_interval, policies); });
-      }
-      try {
-        RunSweeper(state->config, policies, registry, stop);
-      } catch (...) {
-        StopSignals::Raise();  // release the waiter thread
-        waiter.join();
-        if (reloads.joinable()) reloads.join();
-        throw;
-      }
-      waiter.join();
-      if (reloads.joinable()) reloads.join();
-      return kExitOk;
-    } catch (const kube::KubeConfigError& e) {
-      std::cerr << "stratum-guard sweep: " << e.what() << "\n";
-      return kExitConfig;
-    }
-  };
-  return {app, run};
+  return {app, [state] { return RunSweep(*state); }};
 }
 
 }  // namespace stratum_guard::cli
