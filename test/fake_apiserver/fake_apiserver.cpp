@@ -22,6 +22,7 @@
 
 #include "common/base64.h"
 #include "common/clock.h"
+#include "common/json.h"
 #include "test/fake_apiserver/certs.h"
 
 namespace stratum_guard::fake_apiserver {
@@ -52,17 +53,12 @@ std::string PercentDecode(std::string_view s) {
 }
 
 std::string Str(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(name);
-  if (it == v.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
+  return std::string(common::JsonString(v, name));
 }
 
 const rapidjson::Value* Obj(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject()) return nullptr;
-  auto it = v.FindMember(name);
-  if (it == v.MemberEnd() || !it->value.IsObject()) return nullptr;
-  return &it->value;
+  const rapidjson::Value* member = common::JsonMember(v, name);
+  return member != nullptr && member->IsObject() ? member : nullptr;
 }
 
 std::string Serialize(const rapidjson::Value& v) {
