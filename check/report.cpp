@@ -118,6 +118,40 @@ std::string ArtifactUri(std::string_view file) {
   return uri;
 }
 
+// SARIF's message object: {"text": ...}.
+template <typename Writer>
+void SarifMessage(Writer& w, std::string_view text) {
+  w.Key("message");
+  w.StartObject();
+  w.Key("text");
+  String(w, text);
+  w.EndObject();
+}
+
+// SARIF's physicalLocation: the file as a relative URI, and the region when the line is known.
+template <typename Writer>
+void SarifPhysicalLocation(Writer& w, std::string_view file, int line, int column) {
+  w.Key("physicalLocation");
+  w.StartObject();
+  w.Key("artifactLocation");
+  w.StartObject();
+  w.Key("uri");
+  String(w, ArtifactUri(file));
+  w.EndObject();
+  if (line > 0) {
+    w.Key("region");
+    w.StartObject();
+    w.Key("startLine");
+    w.Int(line);
+    if (column > 0) {
+      w.Key("startColumn");
+      w.Int(column);
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
 // Text for XML attributes and character data. Control characters other than tab, newline and
 // carriage return are not allowed in XML 1.0 even as references, so they become '?'.
 std::string XmlEscape(std::string_view text) {
@@ -350,33 +384,11 @@ void WriteSarif(const Report& report, const std::vector<policy::RuleInfo>& rules
     w.StartObject();
     w.Key("level");
     w.String("error");
-    w.Key("message");
-    w.StartObject();
-    w.Key("text");
-    String(w, e.message);
-    w.EndObject();
+    SarifMessage(w, e.message);
     w.Key("locations");
     w.StartArray();
     w.StartObject();
-    w.Key("physicalLocation");
-    w.StartObject();
-    w.Key("artifactLocation");
-    w.StartObject();
-    w.Key("uri");
-    String(w, ArtifactUri(e.file));
-    w.EndObject();
-    if (e.line > 0) {
-      w.Key("region");
-      w.StartObject();
-      w.Key("startLine");
-      w.Int(e.line);
-      if (e.column > 0) {
-        w.Key("startColumn");
-        w.Int(e.column);
-      }
-      w.EndObject();
-    }
-    w.EndObject();
+    SarifPhysicalLocation(w, e.file, e.line, e.column);
     w.EndObject();
     w.EndArray();
     w.EndObject();
@@ -397,29 +409,11 @@ void WriteSarif(const Report& report, const std::vector<policy::RuleInfo>& rules
       w.Int(rule_index.find(f.rule_id)->second);
       w.Key("level");
       String(w, SarifLevel(f.action));
-      w.Key("message");
-      w.StartObject();
-      w.Key("text");
-      String(w, ObjectName(j) + ": " + f.message);
-      w.EndObject();
+      SarifMessage(w, ObjectName(j) + ": " + f.message);
       w.Key("locations");
       w.StartArray();
       w.StartObject();
-      w.Key("physicalLocation");
-      w.StartObject();
-      w.Key("artifactLocation");
-      w.StartObject();
-      w.Key("uri");
-      String(w, ArtifactUri(j.file));
-      w.EndObject();
-      if (line > 0) {
-        w.Key("region");
-        w.StartObject();
-        w.Key("startLine");
-        w.Int(line);
-        w.EndObject();
-      }
-      w.EndObject();
+      SarifPhysicalLocation(w, j.file, line, 0);
       w.Key("logicalLocations");
       w.StartArray();
       w.StartObject();
