@@ -51,10 +51,6 @@ std::string FormatDuration(std::chrono::milliseconds duration) {
   long long ms = duration.count();
   if (ms == 0) return "0s";
   std::string out;
-  if (ms < 0) {
-    out = "-";
-    ms = -ms;
-  }
   for (auto [unit, size] : {std::pair{"h", 3'600'000LL}, {"m", 60'000LL}, {"s", 1'000LL}}) {
     if (ms >= size) {
       out += std::to_string(ms / size) + unit;

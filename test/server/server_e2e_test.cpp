@@ -818,6 +818,8 @@ TEST(ServerE2E, BadFlagsExitWithAUsageOrConfigurationError) {
   const Case cases[] = {
       {{"serve", "--header-timeout", "soon"}, 2},
       {{"serve", "--log-level", "loud"}, 2},
+      {{"serve", "--idle-timeout", "0s"}, 2},  // zero would close every keep-alive at once
+      {{"serve", "--shutdown-grace", "-1s"}, 2},
       {{"serve", "--tls-cert", "/nonexistent/tls.crt"}, 2},
       {{"serve", "--listen", "nowhere", "--dev-cert-dir", dir.File("d")}, 2},
       {{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--tls-cert",
