@@ -160,7 +160,7 @@ void Handler(benchmark::State& state, const std::string& name) {
   const std::string& body = Body(name);
   sg::common::SetLogSink([](std::string_view line) { benchmark::DoNotOptimize(line.data()); });
   prometheus::Registry registry;
-  sg::server::ServerMetrics metrics(registry);
+  sg::server::AdmissionMetrics metrics(registry);
   sg::policy::PolicyStore policies(DefaultPolicy());
   sg::server::WebhookHandler handler(policies, metrics, Options(), [] { return true; });
   namespace http = boost::beast::http;

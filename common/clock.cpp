@@ -5,6 +5,11 @@
 
 namespace stratum_guard::common {
 
+SystemClock& SystemClock::Instance() {
+  static SystemClock clock;
+  return clock;
+}
+
 bool SystemClock::SleepFor(std::chrono::milliseconds duration, const CancelCheck& cancelled) {
   constexpr std::chrono::milliseconds kSlice{50};
   auto deadline = std::chrono::steady_clock::now() + duration;

@@ -30,6 +30,8 @@ class Clock {
 // lost lease takes to be noticed by a sleeping sweeper.
 class SystemClock : public Clock {
  public:
+  // The one real clock a process needs, for constructors whose clock defaults to it.
+  static SystemClock& Instance();
   Steady Now() const override { return std::chrono::steady_clock::now(); }
   Wall WallNow() const override { return std::chrono::system_clock::now(); }
   bool SleepFor(std::chrono::milliseconds duration, const CancelCheck& cancelled) override;

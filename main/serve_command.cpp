@@ -22,6 +22,7 @@
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
 #include "policy/policy_store.h"
+#include "server/metrics_server.h"
 #include "server/server.h"
 
 namespace stratum_guard::cli {
@@ -34,6 +35,8 @@ using common::LogLevel;
 // defaults are the struct's), and what only the command uses.
 struct ServeFlags {
   server::ServerOptions server;
+  // Its limits and connection cap are the webhook's (RunServe copies them).
+  server::MetricsServerOptions metrics;
   std::string dev_cert_dir = "dev-certs";
   bool sweep = false;  // run the sweeper beside the webhook
   SweeperConfig sweeper;
@@ -82,6 +85,9 @@ int RunServe(const ServeFlags& flags) {
     }
   }
   server::ServerOptions options = flags.server;
+  server::MetricsServerOptions metrics_options = flags.metrics;
+  metrics_options.limits = options.limits;
+  metrics_options.max_connections = options.max_connections;
 
   // The policy and the registry belong to the process, not to the server: `serve --sweep`
   // shares both with the sweeper.
@@ -114,10 +120,17 @@ int RunServe(const ServeFlags& flags) {
   StopSignals stop_signals;  // before any thread starts
 
   server::Server server(options, policies, *registry);
+  server::MetricsServer metrics(metrics_options, *registry);
   try {
     server.Start();
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "cannot start the webhook", {{"error", e.what()}});
+    return kExitConfig;
+  }
+  try {
+    metrics.Start();
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "cannot start the metrics listener", {{"error", e.what()}});
     return kExitConfig;
   }
   // The sweeper shares the webhook's policy snapshots (a reload reaches both) and its metrics
@@ -139,10 +152,13 @@ int RunServe(const ServeFlags& flags) {
   }
   std::string_view signal_name = stop_signals.Wait();
   Log(LogLevel::kInfo, "signal received, draining", {{"signal", signal_name}});
+  // The webhook first: /readyz turns 503 at once and the drain runs while the sweeper lets its
+  // API calls finish, so a stalled API server cannot hold the webhook's shutdown.
+  server.Stop();
   sweeper_stop.Stop();
   if (sweeper_thread.joinable()) sweeper_thread.join();
-  server.Stop();
   server.Wait();
+  metrics.Stop();  // last: a scrape during the drain still sees it
   return sweeper_failed ? kExitFailed : kExitOk;
 }
 
@@ -156,7 +172,7 @@ Command AddServeCommand(CLI::App& root) {
   app->add_option("--listen", o.listen,
                   "Webhook address, HOST:PORT or :PORT (all interfaces); port 0 is ephemeral")
       ->capture_default_str();
-  app->add_option("--metrics-listen", o.metrics_listen,
+  app->add_option("--metrics-listen", flags->metrics.listen,
                   "Plain-HTTP address of /metrics and /healthz")
       ->capture_default_str();
   CLI::Option* cert =

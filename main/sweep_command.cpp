@@ -2,6 +2,7 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -16,6 +17,8 @@
 #include "main/signals.h"
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
+#include "server/metrics.h"
+#include "server/metrics_server.h"
 
 namespace stratum_guard::cli {
 namespace {
@@ -35,13 +38,14 @@ void AbortCallsAfterGrace(const common::StopSignal& stop, const common::StopSign
 // Polls the policy file every `interval` until `stop`, as `serve` does: a file that does not
 // compile is logged and the policy in force stays.
 void ReloadPolicyUntil(const common::StopSignal& stop, const std::string& path,
-                       std::chrono::milliseconds interval, policy::PolicyStore& policies) {
+                       std::chrono::milliseconds interval, policy::PolicyStore& policies,
+                       server::PolicyMetrics& metrics) {
   common::Reloader reloader(
       "policy", std::make_unique<common::PollingFileWatcher>(std::vector<std::string>{path}),
       [&](const std::vector<std::string>& contents) {
         policies.Set(policy::Policy::Compile(contents.at(0), path));
       },
-      [](bool) {});
+      [&metrics](bool ok) { metrics.RecordPolicyReload(ok); });
   while (!stop.WaitFor(interval)) reloader.Check();
 }
 
@@ -162,9 +166,17 @@ void RunSweeper(const SweeperConfig& config, policy::PolicyStore& policies,
 
 namespace {
 
+server::MetricsServerOptions NoMetricsListener() {
+  server::MetricsServerOptions options;
+  options.listen.clear();
+  return options;
+}
+
 struct SweepState {
   SweeperConfig config;
   std::string policy_file;
+  // Served only when --metrics-listen is given: a sweep run from a laptop opens no port.
+  server::MetricsServerOptions metrics = NoMetricsListener();
   std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
   bool once = false;
 };
@@ -186,7 +198,20 @@ int SweepOnce(const SweepState& state, policy::PolicyStore& policies,
 // Sweeps, and reloads the policy file, until SIGTERM or SIGINT.
 int SweepUntilSignal(const SweepState& state, policy::PolicyStore& policies,
                      prometheus::Registry& registry) {
+  server::PolicyMetrics policy_metrics(registry);
+  auto rules_gauge = policies.Subscribe(
+      [&](const policy::Policy& policy) { policy_metrics.SetPolicyRules(policy.rule_count()); });
   StopSignals signals;  // before any thread starts
+  std::optional<server::MetricsServer> metrics;
+  if (!state.metrics.listen.empty()) {
+    metrics.emplace(state.metrics, registry);
+    try {
+      metrics->Start();
+    } catch (const std::exception& e) {
+      std::cerr << "stratum-guard sweep: cannot start the metrics listener: " << e.what() << "\n";
+      return kExitConfig;
+    }
+  }
   common::StopSignal stop;
   std::thread waiter([&signals, &stop] {
     std::string_view name = signals.Wait();
@@ -195,8 +220,9 @@ int SweepUntilSignal(const SweepState& state, policy::PolicyStore& policies,
   });
   std::thread reloads;
   if (!state.policy_file.empty()) {
-    reloads = std::thread(
-        [&] { ReloadPolicyUntil(stop, state.policy_file, state.reload_interval, policies); });
+    reloads = std::thread([&] {
+      ReloadPolicyUntil(stop, state.policy_file, state.reload_interval, policies, policy_metrics);
+    });
   }
   try {
     RunSweeper(state.config, policies, registry, stop);
@@ -250,6 +276,10 @@ Command AddSweepCommand(CLI::App& root) {
                   "Policy file replacing the default policy, reloaded when it changes");
   DurationFlag(*app, "--reload-interval", state->reload_interval,
                "How often the policy file is checked for changes");
+  app->add_option("--metrics-listen", state->metrics.listen,
+                  "Plain-HTTP address of /metrics and /healthz (HOST:PORT or :PORT); none when "
+                  "empty")
+      ->excludes("--once");
   LogLevelFlag(*app);
   AddEnforcementFlag(*app, state->config.options.enforcement);
   AddSweeperFlags(*app, state->config);

@@ -48,18 +48,19 @@ tcp::endpoint EndpointOrThrow(const std::string& text) {
 
 }  // namespace
 
-Server::Server(ServerOptions options, policy::PolicyStore& policies, prometheus::Registry& registry)
+Server::Server(ServerOptions options, policy::PolicyStore& policies, prometheus::Registry& registry,
+               common::Clock& clock)
     : options_(std::move(options)),
       policies_(policies),
-      metrics_(registry),
-      registry_(registry),
-      webhook_handler_(policies_, metrics_, JudgeOptions{options_.docs_url, options_.enforcement},
+      clock_(clock),
+      metrics_(registry, {"webhook"}),
+      admission_metrics_(registry),
+      policy_metrics_(registry),
+      webhook_handler_(policies_, admission_metrics_,
+                       JudgeOptions{options_.docs_url, options_.enforcement},
                        [this] { return ready_.load(); }),
-      metrics_handler_({&registry_, &process_collector_}),
       webhook_connections_("webhook", options_.max_connections, metrics_),
-      metrics_connections_("metrics", options_.max_connections, metrics_),
       loops_(MakeLoops(WorkerCount(options_.workers))),
-      reload_timer_(*loops_[0]),
       drain_timer_(*loops_[0]) {}
 
 Server::~Server() {
@@ -75,7 +76,7 @@ void Server::LoadTls(const std::vector<std::string>& contents) {
   auto not_after = certs::CertificateNotAfter(material.certificate_pem);
   if (!not_after) throw std::runtime_error("certificate: cannot read its expiry");
   tls_.Set(std::move(context));
-  metrics_.SetCertificateExpiry(*not_after);
+  admission_metrics_.SetCertificateExpiry(*not_after);
 }
 
 net::io_context& Server::NextLoop() {
@@ -84,14 +85,20 @@ net::io_context& Server::NextLoop() {
 
 void Server::Start() {
   if (started_) throw std::logic_error("Server::Start called twice");
-  if (auto policy = policies_.Get()) metrics_.SetPolicyRules(policy->rule_count());
+  // Every policy, the first and each reload (whoever sets it), gets its rules' series at zero.
+  policy_subscription_ = policies_.Subscribe([this](const policy::Policy& policy) {
+    admission_metrics_.AddRuleSeries(policy);
+    policy_metrics_.SetPolicyRules(policy.rule_count());
+  });
   LoadTlsAndWatch();
   WatchPolicy();
   Listen();
-  if (!reloaders_.empty() && options_.reload_interval.count() > 0) ScheduleReload();
   started_ = true;
   ready_ = true;
   RunWorkers();
+  if (!reloaders_.empty() && options_.reload_interval.count() > 0) {
+    reload_thread_ = std::thread([this] { ReloadUntilStopped(); });
+  }
 }
 
 // The serving certificate from files (watched for changes) or from memory (development mode).
@@ -106,7 +113,7 @@ void Server::LoadTlsAndWatch() {
     reloaders_.push_back(std::make_unique<common::Reloader>(
         "tls", std::make_unique<common::PollingFileWatcher>(paths),
         [this](const std::vector<std::string>& c) { LoadTls(c); },
-        [this](bool ok) { metrics_.RecordTlsReload(ok); }));
+        [this](bool ok) { admission_metrics_.RecordTlsReload(ok); }));
   } else {
     std::vector<std::string> contents = {options_.tls_material.certificate_pem,
                                          options_.tls_material.private_key_pem};
@@ -125,47 +132,29 @@ void Server::WatchPolicy() {
   reloaders_.push_back(std::make_unique<common::Reloader>(
       "policy", std::make_unique<common::PollingFileWatcher>(std::vector<std::string>{source}),
       [this, source](const std::vector<std::string>& c) {
-        std::shared_ptr<const policy::Policy> next = policy::Policy::Compile(c.at(0), source);
-        policies_.Set(next);
-        metrics_.SetPolicyRules(next->rule_count());
+        policies_.Set(policy::Policy::Compile(c.at(0), source));
       },
-      [this](bool ok) { metrics_.RecordPolicyReload(ok); }));
+      [this](bool ok) { policy_metrics_.RecordPolicyReload(ok); }));
 }
 
-// Binds both ports (throws on a bad address or a port in use) and starts accepting.
+// Binds the webhook's port (throws on a bad address or a port in use) and starts accepting.
 void Server::Listen() {
   tcp::endpoint webhook = EndpointOrThrow(options_.listen);
-  tcp::endpoint metrics = EndpointOrThrow(options_.metrics_listen);
-  auto next_loop = [this]() -> net::io_context& { return NextLoop(); };
   webhook_listener_ = std::make_shared<Listener>(
-      *loops_[0], next_loop, webhook,
+      *loops_[0], [this]() -> net::io_context& { return NextLoop(); }, webhook,
       [this](LoopSocket socket) {
         return MakeTlsSession(std::move(socket), tls_.Get(), webhook_handler_, options_.limits,
                               webhook_connections_, metrics_);
       },
       webhook_connections_, metrics_);
-  // The metrics port answers small requests; it shares the timeouts but not the body limit.
-  SessionLimits metrics_limits = options_.limits;
-  metrics_limits.max_body_bytes = 64 * 1024;
-  metrics_listener_ = std::make_shared<Listener>(
-      *loops_[0], next_loop, metrics,
-      [this, metrics_limits](LoopSocket socket) {
-        return MakePlainSession(std::move(socket), metrics_handler_, metrics_limits,
-                                metrics_connections_, metrics_);
-      },
-      metrics_connections_, metrics_);
   webhook_endpoint_ = webhook_listener_->local_endpoint();
-  metrics_endpoint_ = metrics_listener_->local_endpoint();
   webhook_listener_->Start();
-  metrics_listener_->Start();
   Log(LogLevel::kInfo, "listening",
       {{"listener", "webhook"},
        {"address", FormatEndpoint(webhook_endpoint_)},
        {"tls", true},
        {"client_auth",
         !options_.client_ca_file.empty() || !options_.tls_material.client_ca_pem.empty()}});
-  Log(LogLevel::kInfo, "listening",
-      {{"listener", "metrics"}, {"address", FormatEndpoint(metrics_endpoint_)}, {"tls", false}});
 }
 
 void Server::RunWorkers() {
@@ -191,13 +180,10 @@ void Server::CheckReloads() {
   for (auto& reloader : reloaders_) reloader->Check();
 }
 
-void Server::ScheduleReload() {
-  reload_timer_.expires_after(options_.reload_interval);
-  reload_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stop_requested_) return;
-    CheckReloads();
-    ScheduleReload();
-  });
+// On a thread of its own, so that compiling a large policy never holds up the loops.
+void Server::ReloadUntilStopped() {
+  auto stopping = [this] { return stop_requested_.load(); };
+  while (clock_.SleepFor(options_.reload_interval, stopping)) CheckReloads();
 }
 
 void Server::Stop() {
@@ -208,25 +194,21 @@ void Server::Stop() {
 void Server::BeginShutdown() {
   ready_ = false;
   Log(LogLevel::kInfo, "shutting down",
-      {{"open_connections",
-        static_cast<std::int64_t>(webhook_connections_.Count() + metrics_connections_.Count())},
+      {{"open_connections", static_cast<std::int64_t>(webhook_connections_.Count())},
        {"grace_ms", static_cast<std::int64_t>(options_.shutdown_grace.count())}});
   webhook_listener_->Stop();
-  metrics_listener_->Stop();
-  reload_timer_.cancel();
   webhook_connections_.ShutdownAll();
-  metrics_connections_.ShutdownAll();
-  DrainTick(std::chrono::steady_clock::now() + options_.shutdown_grace);
+  DrainTick(clock_.Now() + options_.shutdown_grace);
 }
 
-void Server::DrainTick(std::chrono::steady_clock::time_point deadline) {
-  std::size_t open = webhook_connections_.Count() + metrics_connections_.Count();
+void Server::DrainTick(common::Clock::Steady deadline) {
+  std::size_t open = webhook_connections_.Count();
   if (open == 0) {
     Log(LogLevel::kInfo, "stopped");
     StopLoops();
     return;
   }
-  if (std::chrono::steady_clock::now() >= deadline) {
+  if (clock_.Now() >= deadline) {
     Log(LogLevel::kWarn, "shutdown grace expired, closing connections",
         {{"open_connections", static_cast<std::int64_t>(open)}});
     StopLoops();
@@ -246,6 +228,7 @@ void Server::Wait() {
   for (std::thread& worker : workers_) {
     if (worker.joinable()) worker.join();
   }
+  if (reload_thread_.joinable()) reload_thread_.join();
 }
 
 }  // namespace stratum_guard::server

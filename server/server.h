@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -15,11 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/reloader.h"
 #include "policy/policy_store.h"
 #include "server/connection.h"
 #include "server/metrics.h"
-#include "server/process_metrics.h"
 #include "server/tls_context.h"
 #include "server/webhook_handler.h"
 
@@ -29,7 +30,6 @@ namespace stratum_guard::server {
 // (docs/OPERATIONS.md).
 struct ServerOptions {
   std::string listen = ":8443";
-  std::string metrics_listen = ":9090";
   // Serving certificate from files (reloaded when they change) ...
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -47,8 +47,8 @@ struct ServerOptions {
   std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
 };
 
-// The admission webhook (TLS) and metrics (plain HTTP) listeners, with the reloaders of
-// certificate and policy files.
+// The admission webhook's TLS listener, with the reloaders of certificate and policy files. The
+// metrics listener is a MetricsServer of its own (server/metrics_server.h).
 //
 // Threads: one io_context per worker thread, each run by that thread alone (as nginx runs one
 // event loop per worker process). The listeners accept on the first loop and deal connections
@@ -63,9 +63,14 @@ struct ServerOptions {
 // signal-handling thread, a test) begins the graceful shutdown that Wait() returns from.
 // The PolicyStore and Registry are shared with whatever else runs in the process (the
 // sweeper) and must outlive the Server.
+//
+// Time: the reload interval and the shutdown grace are measured on `clock`, so tests drive
+// both with a common::SimulatedClock (Sleep::kWaitsForAdvance). The request timeouts of
+// sessions stay on Asio's timers: they guard sockets, which only real time moves.
 class Server {
  public:
-  Server(ServerOptions options, policy::PolicyStore& policies, prometheus::Registry& registry);
+  Server(ServerOptions options, policy::PolicyStore& policies, prometheus::Registry& registry,
+         common::Clock& clock = common::SystemClock::Instance());
   ~Server();                       // stops and waits if still running
   Server(const Server&) = delete;  // owns threads and sockets
   Server& operator=(const Server&) = delete;
@@ -79,30 +84,29 @@ class Server {
   void Wait();
 
   boost::asio::ip::tcp::endpoint webhook_endpoint() const { return webhook_endpoint_; }
-  boost::asio::ip::tcp::endpoint metrics_endpoint() const { return metrics_endpoint_; }
 
   // Polls the watched files once, on the calling thread (tests drive reloads with this).
   void CheckReloads();
 
  private:
   void LoadTls(const std::vector<std::string>& contents);
-  void ScheduleReload();
+  void ReloadUntilStopped();
   void BeginShutdown();
-  void DrainTick(std::chrono::steady_clock::time_point deadline);
+  void DrainTick(common::Clock::Steady deadline);
   void StopLoops();
 
   const ServerOptions options_;
   policy::PolicyStore& policies_;
+  common::Clock& clock_;
   ServerMetrics metrics_;
-  ProcessCollector process_collector_;
-  prometheus::Registry& registry_;
+  AdmissionMetrics admission_metrics_;
+  PolicyMetrics policy_metrics_;
+  std::shared_ptr<void> policy_subscription_;
   TlsContextStore tls_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stop_requested_{false};
   WebhookHandler webhook_handler_;
-  MetricsHandler metrics_handler_;
   ConnectionTracker webhook_connections_;
-  ConnectionTracker metrics_connections_;
   std::mutex reload_mutex_;
   std::vector<std::unique_ptr<common::Reloader>> reloaders_;
   boost::asio::io_context& NextLoop();
@@ -114,16 +118,15 @@ class Server {
 
   // Declared after everything sessions refer to: destroying an io_context destroys pending
   // handlers, and with them the last references to sessions. loops_[0] also runs the
-  // listeners, the timers and the shutdown.
+  // listener, the drain timer and the shutdown.
   std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
   std::atomic<std::size_t> next_loop_{0};
-  boost::asio::steady_timer reload_timer_;
+  // Polls the drain on real time; the grace deadline itself is on clock_.
   boost::asio::steady_timer drain_timer_;
   std::shared_ptr<Listener> webhook_listener_;
-  std::shared_ptr<Listener> metrics_listener_;
   boost::asio::ip::tcp::endpoint webhook_endpoint_;
-  boost::asio::ip::tcp::endpoint metrics_endpoint_;
   std::vector<std::thread> workers_;
+  std::thread reload_thread_;
   bool started_ = false;
 };
 

@@ -39,7 +39,7 @@ std::string JoinRules(const std::vector<policy::Finding>& findings) {
 
 }  // namespace
 
-WebhookHandler::WebhookHandler(policy::PolicyStore& policies, ServerMetrics& metrics,
+WebhookHandler::WebhookHandler(policy::PolicyStore& policies, AdmissionMetrics& metrics,
                                JudgeOptions options, std::function<bool()> ready,
                                int max_json_depth)
     : policies_(policies),

@@ -16,7 +16,7 @@ namespace stratum_guard::server {
 // Thread-safe: takes one policy snapshot per request and keeps it for the whole evaluation.
 class WebhookHandler : public HttpHandler {
  public:
-  WebhookHandler(policy::PolicyStore& policies, ServerMetrics& metrics, JudgeOptions options,
+  WebhookHandler(policy::PolicyStore& policies, AdmissionMetrics& metrics, JudgeOptions options,
                  std::function<bool()> ready, int max_json_depth = kDefaultMaxJsonDepth);
   HttpResponse Handle(HttpRequest& request) override;
 
@@ -24,7 +24,7 @@ class WebhookHandler : public HttpHandler {
   HttpResponse Validate(HttpRequest& request);
 
   policy::PolicyStore& policies_;
-  ServerMetrics& metrics_;
+  AdmissionMetrics& metrics_;
   const JudgeOptions options_;
   const std::function<bool()> ready_;
   const int max_json_depth_;

@@ -160,6 +160,15 @@ Sweeper::Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::
                              "self_lookup", "evaluation"}) {
     errors_.Add({{"reason", reason}});
   }
+  // And the series of every rule, for the first policy and each reload: an alert on increase()
+  // must see the first deletion under a rule, which a series born at 1 does not show.
+  policy_subscription_ = policies_.Subscribe([this](const policy::Policy& policy) {
+    for (const policy::RuleInfo& rule : policy.rules()) {
+      detected_.Add({{"rule", rule.id}, {"action", std::string(policy::ActionName(rule.action))}});
+      exemptions_.Add({{"rule", rule.id}, {"source", "sweeper"}});
+      if (rule.action == policy::Action::kDeny) deleted_.Add({{"rule", rule.id}});
+    }
+  });
 }
 
 Sweeper::~Sweeper() = default;

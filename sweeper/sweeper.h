@@ -163,6 +163,7 @@ class Sweeper {
   prometheus::Gauge& last_full_sync_;
   prometheus::Gauge& is_leader_;
   prometheus::Gauge& circuit_gauge_;
+  std::shared_ptr<void> policy_subscription_;  // declared last: unsubscribed first
 };
 
 }  // namespace stratum_guard::sweeper

@@ -1,16 +1,25 @@
 // The server in this process, over real TLS, with policies a test swaps in: an engine fault
 // (Policy::FailingForTesting) must be answered 500 so the API server's failurePolicy decides,
-// never with a verdict of its own; exempted findings must be counted.
+// never with a verdict of its own; exempted findings must be counted. And the server's time on
+// a simulated clock: reloads and the shutdown grace move only when the test advances it.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "certs/certificates.h"
+#include "common/clock.h"
+#include "common/log.h"
 #include "policy/policy.h"
 #include "policy/policy_store.h"
+#include "server/metrics_server.h"
 #include "server/server.h"
 #include "test/server/review_fixtures.h"
+#include "test/testing/eventually.h"
 #include "test/testing/prometheus_text.h"
+#include "test/testing/temp_dir.h"
 #include "test/testing/tls_client.h"
 
 namespace stratum_guard::server {
@@ -25,16 +34,20 @@ class InProcessServerTest : public ::testing::Test {
     tls_.ca_pem = pair.certificate_pem;
     ServerOptions options;
     options.listen = "127.0.0.1:0";
-    options.metrics_listen = "127.0.0.1:0";
     options.tls_material.certificate_pem = pair.certificate_pem;
     options.tls_material.private_key_pem = pair.private_key_pem;
     options.workers = 1;
     server_ = std::make_unique<Server>(options, policies_, registry_);
     server_->Start();
+    MetricsServerOptions metrics_options;
+    metrics_options.listen = "127.0.0.1:0";
+    metrics_ = std::make_unique<MetricsServer>(metrics_options, registry_);
+    metrics_->Start();
   }
   void TearDown() override {
     server_->Stop();
     server_->Wait();
+    metrics_->Stop();
   }
 
   testing::Response Post(const std::string& body) {
@@ -42,7 +55,7 @@ class InProcessServerTest : public ::testing::Test {
                                "/validate", body);
   }
   testing::Exposition Scrape() {
-    testing::Response r = testing::PlainGet(server_->metrics_endpoint().port(), "/metrics");
+    testing::Response r = testing::PlainGet(metrics_->endpoint().port(), "/metrics");
     std::string error;
     auto parsed = testing::ParsePrometheusText(r.body(), &error);
     EXPECT_TRUE(parsed) << error;
@@ -53,6 +66,7 @@ class InProcessServerTest : public ::testing::Test {
   prometheus::Registry registry_;
   testing::ClientTls tls_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<MetricsServer> metrics_;
 };
 
 TEST_F(InProcessServerTest, AnswersInternalErrorAndCountsIt) {
@@ -101,6 +115,203 @@ TEST_F(InProcessServerTest, ExemptedFindingsAreCountedByRule) {
                           {{"rule", "miner-image"}, {"source", "admission"}}),
             1);
   EXPECT_EQ(metrics.Value("stratum_guard_findings_total"), 0);
+}
+
+// --- Time on a simulated clock ------------------------------------------------------------
+
+// Log lines, collected from any thread.
+class LogCapture {
+ public:
+  LogCapture() {
+    common::SetLogSink([this](std::string_view line) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(line);
+    });
+  }
+  ~LogCapture() { common::SetLogSink(nullptr); }
+  bool Has(std::string_view text) const {
+    std::lock_guard lock(mu_);
+    for (const std::string& line : lines_) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+class SimulatedTimeTest : public ::testing::Test {
+ protected:
+  void Start(ServerOptions options) {
+    certs::PemPair pair = certs::DevelopmentCertificate();
+    tls_.ca_pem = pair.certificate_pem;
+    options.listen = "127.0.0.1:0";
+    options.tls_material.certificate_pem = pair.certificate_pem;
+    options.tls_material.private_key_pem = pair.private_key_pem;
+    options.workers = 1;
+    server_ = std::make_unique<Server>(options, policies_, registry_, clock_);
+    server_->Start();
+  }
+  void TearDown() override {
+    if (server_ == nullptr) return;
+    server_->Stop();
+    clock_.Advance(std::chrono::hours(1));  // past any grace left
+    server_->Wait();
+  }
+  std::unique_ptr<testing::HttpClient> Connect() {
+    return testing::HttpClient::Tls("127.0.0.1", server_->webhook_endpoint().port(), tls_);
+  }
+  double Metric(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+    std::string error;
+    auto parsed = testing::ParsePrometheusText(MetricsHandlerText(), &error);
+    EXPECT_TRUE(parsed) << error;
+    return parsed ? parsed->Value(name, labels) : -1;
+  }
+  std::string MetricsHandlerText() {
+    MetricsHandler handler({&registry_});
+    HttpRequest request{boost::beast::http::verb::get, "/metrics", 11};
+    return handler.Handle(request).body();
+  }
+
+  LogCapture logs_;
+  common::SimulatedClock clock_{common::SimulatedClock::Sleep::kWaitsForAdvance};
+  policy::PolicyStore policies_{policy::Policy::Default()};
+  prometheus::Registry registry_;
+  testing::ClientTls tls_;
+  std::unique_ptr<Server> server_;
+};
+
+// A request in flight when the stop comes is answered however long it takes in real time: only
+// the clock ends the grace.
+TEST_F(SimulatedTimeTest, TheGraceDoesNotRunOutWhileTheClockStands) {
+  ServerOptions options;
+  options.shutdown_grace = std::chrono::seconds(1);
+  Start(options);
+  std::string body = fixtures::DeploymentReview("nginx:1.25", "[]");
+  auto client = Connect();
+  // The 100 Continue proves the server has read the headers: the request is in flight.
+  client->WriteRaw(
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
+  ASSERT_EQ(client->ReadResponse().result_int(), 100u);
+  client->WriteRaw(body.substr(0, 10));
+  server_->Stop();
+  ASSERT_TRUE(testing::Eventually([&] { return logs_.Has("shutting down"); }));
+  client->WriteRaw(body.substr(10));
+  testing::Response r = client->ReadResponse();
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_FALSE(r.keep_alive()) << "a draining server closes after answering";
+  server_->Wait();
+  EXPECT_TRUE(logs_.Has("\"stopped\""));
+  EXPECT_FALSE(logs_.Has("shutdown grace expired"));
+}
+
+// A client that never finishes its request is cut when the simulated grace has passed.
+TEST_F(SimulatedTimeTest, TheGraceEndsWhenTheClockPassesIt) {
+  ServerOptions options;
+  options.shutdown_grace = std::chrono::seconds(15);
+  options.limits.header_timeout = std::chrono::hours(1);  // only the grace may end it
+  Start(options);
+  auto stuck = Connect();
+  stuck->WriteRaw(
+      "POST /validate HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 50\r\n\r\n");
+  ASSERT_EQ(stuck->ReadResponse().result_int(), 100u);
+  stuck->WriteRaw("{");
+  server_->Stop();
+  ASSERT_TRUE(testing::Eventually([&] { return logs_.Has("shutting down"); }));
+  clock_.Advance(std::chrono::seconds(15));
+  server_->Wait();
+  EXPECT_TRUE(logs_.Has("shutdown grace expired, closing connections"));
+  server_.reset();
+}
+
+// The policy file is read again each time the clock passes the reload interval, and a new
+// policy's rules get their metric series at zero before any request names them.
+TEST_F(SimulatedTimeTest, PolicyReloadsFollowTheClockAndAddTheNewRulesSeries) {
+  testing::TempDir dir;
+  std::string path = dir.Write("policy.yaml", policy::Policy::DefaultText());
+  ServerOptions options;
+  options.policy_file = path;
+  options.reload_interval = std::chrono::minutes(5);
+  policies_.Set(policy::Policy::Compile(policy::Policy::DefaultText(), path));
+  Start(options);
+  EXPECT_EQ(Metric("stratum_guard_findings_total", {{"rule", "miner-image"}, {"action", "deny"}}),
+            0);
+  EXPECT_EQ(Metric("stratum_guard_findings_total", {{"rule", "lab-only"}}), 0);
+  const double rules = Metric("stratum_guard_policy_rules");
+
+  dir.Write("policy.yaml",
+            std::string(policy::Policy::DefaultText()) +
+                "  - id: lab-only\n    description: a rule the reload adds\n    action: warn\n"
+                "    match: {images: [\"lab-tool\"]}\n");
+  // The reload thread may not be asleep yet when the clock first moves: advance until it ran.
+  ASSERT_TRUE(testing::Eventually([&] {
+    clock_.Advance(std::chrono::minutes(5));
+    return Metric("stratum_guard_policy_reloads_total", {{"result", "success"}}) == 1;
+  }));
+  EXPECT_EQ(Metric("stratum_guard_policy_rules"), rules + 1);
+  EXPECT_EQ(Metric("stratum_guard_findings_total", {{"rule", "lab-only"}, {"action", "warn"}}), 0);
+  EXPECT_TRUE(MetricsHandlerText().find("rule=\"lab-only\",source=\"admission\"") !=
+              std::string::npos);
+}
+
+// Every family the webhook exports is there before the first request, with its # TYPE line:
+// prometheus-cpp writes nothing for a family without series, and an alert cannot tell a
+// missing series from a quiet one.
+TEST_F(SimulatedTimeTest, EveryWebhookFamilyIsExportedBeforeTheFirstRequest) {
+  Start(ServerOptions{});
+  std::string text = MetricsHandlerText();
+  for (const char* family :
+       {"stratum_guard_admission_requests_total", "stratum_guard_admission_duration_seconds",
+        "stratum_guard_findings_total", "stratum_guard_exemptions_total",
+        "stratum_guard_policy_reloads_total", "stratum_guard_policy_rules",
+        "stratum_guard_tls_reloads_total", "stratum_guard_tls_certificate_expiry_timestamp_seconds",
+        "stratum_guard_http_responses_total", "stratum_guard_tls_handshake_failures_total",
+        "stratum_guard_connections_rejected_total", "stratum_guard_open_connections",
+        "stratum_guard_build_info"}) {
+    EXPECT_NE(text.find("# TYPE " + std::string(family) + " "), std::string::npos) << family;
+  }
+  EXPECT_EQ(Metric("stratum_guard_admission_requests_total",
+                   {{"kind", "Pod"}, {"operation", "CREATE"}, {"decision", "denied"}}),
+            0);
+  EXPECT_EQ(Metric("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}), 0);
+  EXPECT_EQ(
+      Metric("stratum_guard_http_responses_total", {{"listener", "webhook"}, {"code", "500"}}), 0);
+}
+
+// --- The metrics listener alone -------------------------------------------------------------
+
+TEST(MetricsServerTest, ServesTheRegistryWithoutAWebhook) {
+  prometheus::Registry registry;
+  PolicyMetrics policy_metrics(registry);
+  policy_metrics.SetPolicyRules(7);
+  MetricsServerOptions options;
+  options.listen = "127.0.0.1:0";
+  MetricsServer metrics(options, registry);
+  metrics.Start();
+  testing::Response r = testing::PlainGet(metrics.endpoint().port(), "/metrics");
+  ASSERT_EQ(r.result_int(), 200u);
+  std::string error;
+  auto parsed = testing::ParsePrometheusText(r.body(), &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(parsed->Value("stratum_guard_policy_rules"), 7);
+  EXPECT_GT(parsed->Value("process_resident_memory_bytes"), 0);
+  EXPECT_EQ(parsed->types.count("stratum_guard_admission_requests_total"), 0u)
+      << "no webhook, no webhook series";
+  EXPECT_EQ(testing::PlainGet(metrics.endpoint().port(), "/healthz").result_int(), 200u);
+  metrics.Stop();
+  metrics.Stop();  // idempotent
+}
+
+TEST(MetricsServerTest, ABadAddressIsAStartError) {
+  prometheus::Registry registry;
+  MetricsServerOptions options;
+  options.listen = "not-an-address";
+  MetricsServer metrics(options, registry);
+  EXPECT_THROW(metrics.Start(), std::runtime_error);
 }
 
 }  // namespace

@@ -228,14 +228,16 @@ TEST(PollingFileWatcherTest, FollowsTheKubernetesDataSymlinkSwap) {
 
 TEST(MetricsTest, ServedInTheTextFormatWithEveryFamily) {
   prometheus::Registry registry;
-  ServerMetrics metrics(registry);
+  AdmissionMetrics metrics(registry);
+  PolicyMetrics policy_metrics(registry);
+  ServerMetrics server_metrics(registry, {"webhook"});
   ProcessCollector process;
   metrics.RecordAdmission("Deployment", "CREATE", Decision::kDenied, std::chrono::microseconds(70));
   metrics.RecordAdmission("SomethingOdd", "PATCH", Decision::kAllowed,
                           std::chrono::milliseconds(2));
   metrics.RecordFinding("stratum-url", "deny");
-  metrics.RecordPolicyReload(false);
-  metrics.SetPolicyRules(8);
+  policy_metrics.RecordPolicyReload(false);
+  policy_metrics.SetPolicyRules(8);
   metrics.SetCertificateExpiry(std::chrono::system_clock::from_time_t(2'000'000'000));
   MetricsHandler handler({&registry, &process});
   HttpRequest request{http::verb::get, "/metrics", 11};
@@ -258,6 +260,13 @@ TEST(MetricsTest, ServedInTheTextFormatWithEveryFamily) {
   EXPECT_EQ(parsed->Value("stratum_guard_admission_duration_seconds_bucket",
                           {{"kind", "Deployment"}, {"le", "5e-05"}}),
             0);
+  // The buckets resolve a webhook answering in microseconds and reach the longest timeout.
+  EXPECT_EQ(parsed->Value("stratum_guard_admission_duration_seconds_bucket",
+                          {{"kind", "Deployment"}, {"le", "5e-06"}}),
+            0);
+  EXPECT_EQ(parsed->Value("stratum_guard_admission_duration_seconds_bucket",
+                          {{"kind", "Deployment"}, {"le", "30"}}),
+            1);
   EXPECT_EQ(
       parsed->Value("stratum_guard_findings_total", {{"rule", "stratum-url"}, {"action", "deny"}}),
       1);
@@ -274,11 +283,12 @@ TEST(MetricsTest, ServedInTheTextFormatWithEveryFamily) {
   EXPECT_EQ(parsed->types["stratum_guard_admission_duration_seconds"], "histogram");
 }
 
-// The server keeps the series it looked up (ServerMetrics::SeriesCache): every combination of
-// labels must still land in its own series, from any number of threads.
+// The server keeps the series it looked up (SeriesCache): every combination of labels must
+// still land in its own series, from any number of threads.
 TEST(MetricsTest, EachLabelCombinationCountsInItsOwnSeriesFromManyThreads) {
   prometheus::Registry registry;
-  ServerMetrics metrics(registry);
+  AdmissionMetrics metrics(registry);
+  ServerMetrics server_metrics(registry, {"webhook", "metrics"});
   const std::vector<std::string_view> kinds = {"Pod", "Deployment", "CronJob", "Widget", ""};
   const std::vector<std::string_view> operations = {"CREATE", "UPDATE", "DELETE", "CONNECT",
                                                     "PATCH"};
@@ -303,8 +313,8 @@ TEST(MetricsTest, EachLabelCombinationCountsInItsOwnSeriesFromManyThreads) {
       }
       for (std::size_t c = 0; c < codes.size(); ++c) {
         for (std::size_t n = 0; n <= c; ++n) {
-          metrics.RecordHttpResponse("webhook", codes[c]);
-          metrics.RecordHttpResponse("metrics", codes[codes.size() - 1 - c]);
+          server_metrics.RecordHttpResponse("webhook", codes[c]);
+          server_metrics.RecordHttpResponse("metrics", codes[codes.size() - 1 - c]);
         }
       }
     });

@@ -110,6 +110,16 @@ TEST(ServeSweepTest, ExitsPromptlyOnSigtermWhileTheApiServerHangs) {
   server.Signal(SIGTERM);
   // The request timeout is 30 s: only cancelling the call stops it within the grace (2 s).
   EXPECT_EQ(server.WaitExit(seconds(10)), 0);
+  // The webhook went unready and drained first, not after the sweeper's stalled call ended.
+  const std::vector<std::string> lines = server.Lines();
+  auto position = [&](std::string_view msg) {
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].find("\"msg\":\"" + std::string(msg) + "\"") != std::string::npos) return i;
+    }
+    return lines.size();
+  };
+  ASSERT_LT(position("shutting down"), lines.size());
+  EXPECT_LT(position("shutting down"), position("sweeper: stopped"));
 }
 
 }  // namespace

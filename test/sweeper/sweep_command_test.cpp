@@ -10,6 +10,8 @@
 #include "test/fake_apiserver/fake_apiserver.h"
 #include "test/testing/child_process.h"
 #include "test/testing/eventually.h"
+#include "test/testing/prometheus_text.h"
+#include "test/testing/tls_client.h"
 
 namespace stratum_guard::sweeper {
 namespace {
@@ -222,6 +224,46 @@ TEST_F(SweepCommandTest, ABadReloadIntervalExitsTwo) {
   auto p = Start({"sweep", "--kubeconfig", kubeconfig_, "--reload-interval", "often"});
   EXPECT_EQ(Exit(*p), 2);
   EXPECT_NE(Output(*p).find("--reload-interval"), std::string::npos) << Output(*p);
+}
+
+// `sweep` alone serves its metrics when asked, with every rule's series born at zero: an alert
+// on increase() must see the first deletion under any rule.
+TEST_F(SweepCommandTest, ServesItsMetricsWhenGivenMetricsListen) {
+  auto p = Start({"sweep", "--kubeconfig", kubeconfig_, "--leader-elect=false", "--metrics-listen",
+                  "127.0.0.1:0"});
+  const unsigned short port = p->WaitForListening("metrics");
+  ASSERT_NE(port, 0) << Output(*p);
+  ASSERT_TRUE(p->WaitForLog("sweeper: full pass done", {}, seconds(30))) << Output(*p);
+  testing::Response r = testing::PlainGet(port, "/metrics");
+  ASSERT_EQ(r.result_int(), 200u);
+  std::string error;
+  auto metrics = testing::ParsePrometheusText(r.body(), &error);
+  ASSERT_TRUE(metrics) << error;
+  EXPECT_EQ(metrics->Value("stratum_guard_sweeper_pods_deleted_total", {{"rule", "miner-image"}}),
+            2);
+  EXPECT_EQ(metrics->Sum("stratum_guard_sweeper_pods_deleted_total", {{"rule", "stratum-url"}}),
+            std::optional<double>(0))
+      << "a deny rule's series exists before its first deletion";
+  EXPECT_EQ(metrics->Sum("stratum_guard_sweeper_pods_detected_total",
+                         {{"rule", "download-exec"}, {"action", "warn"}}),
+            std::optional<double>(0));
+  EXPECT_GT(metrics->Value("stratum_guard_policy_rules"), 0);
+  EXPECT_TRUE(metrics->Sum("stratum_guard_policy_reloads_total", {{"result", "error"}}));
+  EXPECT_GT(metrics->Value("process_resident_memory_bytes"), 0);
+  EXPECT_EQ(metrics->types.count("stratum_guard_admission_requests_total"), 0u)
+      << "no webhook runs here";
+  p->Signal(SIGTERM);
+  EXPECT_EQ(Exit(*p), 0) << Output(*p);
+}
+
+TEST_F(SweepCommandTest, MetricsListenRefusesABadAddressAndOnce) {
+  auto bad = Start({"sweep", "--kubeconfig", kubeconfig_, "--metrics-listen", "nowhere:port"});
+  EXPECT_EQ(Exit(*bad), 2) << Output(*bad);
+  EXPECT_NE(Output(*bad).find("cannot start the metrics listener"), std::string::npos)
+      << Output(*bad);
+  auto once = Start({"sweep", "--once", "--kubeconfig", kubeconfig_, "--metrics-listen", ":0"});
+  EXPECT_EQ(Exit(*once), 2) << Output(*once);
+  EXPECT_NE(Output(*once).find("--metrics-listen"), std::string::npos) << Output(*once);
 }
 
 }  // namespace
