@@ -25,8 +25,9 @@ struct ListPage {
   std::string continue_token;
 };
 
-// Called once per pod of a page, in order. The value is only valid during the call: the page
-// is released before the next one is fetched, which is what bounds memory.
+// Called once per pod of a page, in order (or once per object a call returns). The value is only
+// valid during the call: the page is released before the next one is fetched, which is what
+// bounds memory.
 using PodVisitor = std::function<void(const rapidjson::Value& pod)>;
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
@@ -83,7 +84,25 @@ class KubeApi {
   virtual KubeError GetLease(const std::string& ns, const std::string& name, Lease* out) = 0;
   virtual KubeError CreateLease(const Lease& lease, Lease* out) = 0;
   virtual KubeError UpdateLease(const Lease& lease, Lease* out) = 0;
+
+  // wgpolicyk8s.io/v1alpha2 PolicyReports (kPolicyReportsPath), a CRD that may not be
+  // installed: then every call answers 404 for the whole group, which IsNotFound() shows.
+  // GET {kPolicyReportsPath}?labelSelector= (all namespaces): `visit` sees each item.
+  virtual KubeError ListPolicyReports(const std::string& label_selector,
+                                      const PodVisitor& visit) = 0;
+  // GET/POST/PUT/DELETE .../namespaces/{ns}/policyreports[/{name}]. `report_json` is a complete
+  // PolicyReport; an update carries metadata.resourceVersion, so a stale one gets 409 Conflict.
+  // `visit` sees the object as stored.
+  virtual KubeError GetPolicyReport(const std::string& ns, const std::string& name,
+                                    const PodVisitor& visit) = 0;
+  virtual KubeError CreatePolicyReport(const std::string& ns, const std::string& report_json,
+                                       const PodVisitor& visit) = 0;
+  virtual KubeError UpdatePolicyReport(const std::string& ns, const std::string& name,
+                                       const std::string& report_json, const PodVisitor& visit) = 0;
+  virtual KubeError DeletePolicyReport(const std::string& ns, const std::string& name) = 0;
 };
+
+inline constexpr std::string_view kPolicyReportsPath = "/apis/wgpolicyk8s.io/v1alpha2";
 
 // JSON helpers shared by the client and the fakes.
 std::string LeaseToJson(const Lease& lease);

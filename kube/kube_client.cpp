@@ -235,6 +235,58 @@ KubeError KubeClient::UpdateLease(const Lease& lease, Lease* out) {
 }
 
 namespace {
+std::string PolicyReportPath(const std::string& ns, const std::string& name = {}) {
+  std::string path = std::string(kPolicyReportsPath) + "/namespaces/" + ns + "/policyreports";
+  return name.empty() ? path : path + "/" + name;
+}
+}  // namespace
+
+KubeError KubeClient::ListPolicyReports(const std::string& label_selector,
+                                        const PodVisitor& visit) {
+  std::string target = std::string(kPolicyReportsPath) + "/policyreports";
+  if (!label_selector.empty()) target += "?labelSelector=" + QueryEscape(label_selector);
+  std::string storage;
+  rapidjson::Document doc;
+  if (KubeError e = impl_->Json("GET", target, "", &storage, &doc); !e.ok()) return e;
+  const rapidjson::Value* items = common::JsonMember(doc, "items");
+  if (items == nullptr || items->IsNull()) return {};
+  if (!items->IsArray()) return KubeError::Decode("policy report list: items is not an array");
+  for (const auto& report : items->GetArray()) visit(report);
+  return {};
+}
+
+KubeError KubeClient::GetPolicyReport(const std::string& ns, const std::string& name,
+                                      const PodVisitor& visit) {
+  std::string storage;
+  rapidjson::Document doc;
+  KubeError e = impl_->Json("GET", PolicyReportPath(ns, name), "", &storage, &doc);
+  if (e.ok()) visit(doc);
+  return e;
+}
+
+KubeError KubeClient::CreatePolicyReport(const std::string& ns, const std::string& report_json,
+                                         const PodVisitor& visit) {
+  std::string storage;
+  rapidjson::Document doc;
+  KubeError e = impl_->Json("POST", PolicyReportPath(ns), report_json, &storage, &doc);
+  if (e.ok()) visit(doc);
+  return e;
+}
+
+KubeError KubeClient::UpdatePolicyReport(const std::string& ns, const std::string& name,
+                                         const std::string& report_json, const PodVisitor& visit) {
+  std::string storage;
+  rapidjson::Document doc;
+  KubeError e = impl_->Json("PUT", PolicyReportPath(ns, name), report_json, &storage, &doc);
+  if (e.ok()) visit(doc);
+  return e;
+}
+
+KubeError KubeClient::DeletePolicyReport(const std::string& ns, const std::string& name) {
+  return impl_->Json("DELETE", PolicyReportPath(ns, name), "", nullptr, nullptr);
+}
+
+namespace {
 
 // One line of a watch stream as the visitor's call, or the error that ends the watch.
 KubeError VisitEvent(std::string& line, const WatchVisitor& visit, bool* more) {

@@ -54,6 +54,14 @@ class KubeClient : public KubeApi {
   KubeError GetLease(const std::string& ns, const std::string& name, Lease* out) override;
   KubeError CreateLease(const Lease& lease, Lease* out) override;
   KubeError UpdateLease(const Lease& lease, Lease* out) override;
+  KubeError ListPolicyReports(const std::string& label_selector, const PodVisitor& visit) override;
+  KubeError GetPolicyReport(const std::string& ns, const std::string& name,
+                            const PodVisitor& visit) override;
+  KubeError CreatePolicyReport(const std::string& ns, const std::string& report_json,
+                               const PodVisitor& visit) override;
+  KubeError UpdatePolicyReport(const std::string& ns, const std::string& name,
+                               const std::string& report_json, const PodVisitor& visit) override;
+  KubeError DeletePolicyReport(const std::string& ns, const std::string& name) override;
 
   // The most pods of list pages this client has held parsed in memory at once: never more
   // than one page's worth, which is what keeps a sweep of any cluster size bounded.

@@ -94,6 +94,10 @@ void AddSweeperFlags(CLI::App& app, SweeperConfig& config) {
   app.add_option("--leader-elect", o.leader_elect,
                  "Sweep only while holding the Lease (off with --once)")
       ->capture_default_str();
+  app.add_option("--policy-reports", o.policy_reports,
+                 "Write a wgpolicyk8s.io PolicyReport per namespace with findings (when the CRD "
+                 "is installed)")
+      ->capture_default_str();
   app.add_option("--lease-name", o.leader.lease_name, "Lease name")->capture_default_str();
   app.add_option("--lease-namespace", o.leader.lease_namespace,
                  "Lease namespace (default: $POD_NAMESPACE, else stratum-guard)");

@@ -11,6 +11,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "policy/workload.h"
+#include "sweeper/policy_report_writer.h"
 
 namespace stratum_guard::sweeper {
 
@@ -169,6 +170,10 @@ Sweeper::Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::
       if (rule.action == policy::Action::kDeny) deleted_.Add({{"rule", rule.id}});
     }
   });
+  if (options_.policy_reports) {
+    reports_ = std::make_unique<PolicyReportWriter>(api_, registry, clock_,
+                                                    options_.policy_report_max_results);
+  }
 }
 
 Sweeper::~Sweeper() = default;
@@ -458,9 +463,12 @@ bool Sweeper::ListAndJudge(const policy::Policy& policy, const common::CancelChe
             if (candidates.size() < options_.max_candidates) {
               candidates.push_back(std::move(outcome));
             }
-          } else if ((!outcome.findings.empty() || !outcome.exempted.empty()) &&
-                     report.pods.size() < options_.max_candidates) {
-            report.pods.push_back(std::move(outcome));
+          } else if (!outcome.findings.empty() || !outcome.exempted.empty()) {
+            if (report.pods.size() < options_.max_candidates) {
+              report.pods.push_back(std::move(outcome));
+            } else {
+              report.truncated = true;
+            }
           }
         },
         &page);
@@ -531,6 +539,12 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
     deferred.action = PodAction::kDeferred;
     deferred.name = std::to_string(report.candidates - candidates.size()) + " more pods";
     report.pods.push_back(std::move(deferred));
+    report.truncated = true;
+  }
+  // After the deletions: a report must never hold one up. A list that failed halfway saw only
+  // some pods of a namespace: its reports would lose results, so they stay as they were.
+  if (reports_ && report.complete && !(cancelled && cancelled())) {
+    reports_->Sync(report.pods, !report.truncated, cancelled);
   }
   if (report.complete) {
     last_full_sync_.Set(std::chrono::duration<double>(clock_.WallNow().time_since_epoch()).count());
@@ -544,6 +558,15 @@ SweepReport Sweeper::FullSync(const common::CancelCheck& cancelled) {
        {"dry_run", options_.dry_run},
        {"enforcement", policy::EnforcementName(enforcement_)}});
   return report;
+}
+
+// `outcome` is empty (no name) when the pod has no findings, is going away or is gone.
+void Sweeper::ObserveForReports(const rapidjson::Value& pod, const PodOutcome& outcome) {
+  if (!reports_) return;
+  const bool gone = outcome.name.empty() || outcome.action == PodAction::kDeleted ||
+                    outcome.action == PodAction::kAlreadyGone;
+  reports_->Observe(kube::MetadataString(pod, "namespace"), kube::MetadataString(pod, "name"),
+                    gone ? nullptr : &outcome);
 }
 
 SweepReport Sweeper::SweepOnce(const common::CancelCheck& cancelled) { return FullSync(cancelled); }
@@ -590,12 +613,18 @@ void Sweeper::WatchUntilResync(const std::string& resource_version,
             relist = true;
             return false;
           }
+          if (type == kube::WatchEventType::kDeleted) {
+            ObserveForReports(object, PodOutcome());
+            return true;
+          }
           if (type != kube::WatchEventType::kAdded && type != kube::WatchEventType::kModified)
             return true;
           SweepReport scratch;
           PodOutcome pod;
           if (Judge(*policy, object, scratch, &pod)) Act(pod, cancelled, scratch);
-          return !(cancelled && cancelled());
+          if (cancelled && cancelled()) return false;
+          ObserveForReports(object, pod);
+          return true;
         },
         cancelled);
     if (relist) return;

@@ -22,6 +22,8 @@
 
 namespace stratum_guard::sweeper {
 
+class PolicyReportWriter;
+
 // Everything `stratum-guard sweep` can be told. Defaults are the documented flag defaults.
 struct Options {
   bool dry_run = false;  // --dry-run: judge and report, never delete
@@ -50,6 +52,10 @@ struct Options {
   // Candidates kept in memory per full pass; beyond this they are counted (so the circuit
   // breaker still sees them) and left to the next pass.
   std::size_t max_candidates = 10'000;
+  // --policy-reports: keep a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace with findings,
+  // when that CRD is installed (docs/OPERATIONS.md, "Policy reports").
+  bool policy_reports = true;
+  std::size_t policy_report_max_results = 1'000;  // per report: one etcd object stays small
 };
 
 // What a pass did to one pod that had a deny finding.
@@ -87,7 +93,8 @@ struct SweepReport {
   policy::Enforcement enforcement = policy::Enforcement::kEnforce;  // in force for this pass
   std::uint64_t deleted = 0;
   bool circuit_open = false;
-  bool complete = false;  // the list reached its last page
+  bool complete = false;   // the list reached its last page
+  bool truncated = false;  // some pods with findings were left out of `pods` (max_candidates)
   std::string resource_version;
   std::vector<PodOutcome> pods;     // every pod with a finding (deny, warn, audit or exempted)
   std::vector<std::string> errors;  // what went wrong, one line each
@@ -132,6 +139,7 @@ class Sweeper {
   void EmitEvent(const PodOutcome& pod, std::string_view reason, std::string_view message);
   bool MayDelete() const;
   void ResolveSelf();
+  void ObserveForReports(const rapidjson::Value& pod, const PodOutcome& outcome);
   void WatchUntilResync(const std::string& resource_version, const common::CancelCheck& cancelled);
   std::size_t BreakerThreshold(std::uint64_t scanned) const;
   void SetCircuit(bool open);
@@ -142,6 +150,7 @@ class Sweeper {
   Options options_;
   kube::TokenBucket bucket_;
   std::unique_ptr<kube::LeaderElector> elector_;
+  std::unique_ptr<PolicyReportWriter> reports_;  // null with policy_reports off
   bool circuit_open_ = false;
   std::uint64_t last_scanned_ = 0;
   std::uint64_t deleted_since_sync_ = 0;

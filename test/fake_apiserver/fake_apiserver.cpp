@@ -164,6 +164,11 @@ struct StoredLease {
   std::string holder;
 };
 
+struct StoredReport {
+  std::string json;
+  std::uint64_t rv = 0;
+};
+
 struct FaultState {
   FakeApiServer::Fault fault;
   int seen = 0;
@@ -204,6 +209,9 @@ struct FakeApiServer::Impl {
   std::vector<EventRecord> event_records;
   std::map<std::string, StoredLease> leases;
   std::map<std::string, SteadyTime> lease_write_by_user;
+  bool reports_installed = true;
+  std::map<std::string, StoredReport> reports;  // key "ns/name"
+  std::uint64_t report_writes = 0;
   std::map<std::string, std::uint64_t> requests_by_method;
   std::uint64_t list_count = 0;
   std::uint64_t watch_count = 0;
@@ -438,7 +446,241 @@ struct FakeApiServer::Impl {
       if (seg.size() == 7 && verb == http::verb::get) return GetLease(s, req, ns, seg[6]);
       if (seg.size() == 7 && verb == http::verb::put) return WriteLease(s, req, ns, seg[6], user);
     }
+    if (seg.size() >= 4 && seg[0] == "apis" && seg[1] == "wgpolicyk8s.io" && seg[2] == "v1alpha2" &&
+        ReportsInstalled()) {
+      if (seg.size() == 4 && seg[3] == "policyreports" && verb == http::verb::get) {
+        return ListReports(s, req, query);
+      }
+      if (seg.size() >= 6 && seg[3] == "namespaces" && seg[5] == "policyreports") {
+        const std::string& ns = seg[4];
+        if (seg.size() == 6 && verb == http::verb::post) return WriteReport(s, req, ns, "");
+        if (seg.size() == 7 && verb == http::verb::get) return GetReport(s, req, ns, seg[6]);
+        if (seg.size() == 7 && verb == http::verb::put) return WriteReport(s, req, ns, seg[6]);
+        if (seg.size() == 7 && verb == http::verb::delete_) return DeleteReport(s, req, ns, seg[6]);
+      }
+    }
     return SendStatus(s, req, 404, "NotFound", "the server could not find the requested resource");
+  }
+
+  // A namespaced resource's names, for the Status of a refused write.
+  struct ResourceNames {
+    std::string resource;  // "leases"
+    std::string kind;      // "Lease"
+    std::string group;     // "coordination.k8s.io"
+  };
+  struct Refusal {
+    int code;
+    std::string reason;
+    std::string message;
+    std::string details_kind;
+  };
+
+  // A create (POST) or update (PUT) refused as the API server refuses one of any kind: the
+  // object exists already (409 AlreadyExists), does not exist (404), or the update carries no
+  // resourceVersion (422) or a stale one (409 Conflict). `stored_rv`: nullopt when none is stored.
+  static std::optional<Refusal> RefuseWrite(const ResourceNames& r, bool create,
+                                            const std::string& name,
+                                            std::optional<std::uint64_t> stored_rv,
+                                            const std::string& sent_rv) {
+    const std::string qualified = r.resource + "." + r.group + " \"" + name + "\"";
+    if (create && stored_rv)
+      return Refusal{409, "AlreadyExists", qualified + " already exists", r.resource};
+    if (create) return std::nullopt;
+    if (!stored_rv) return Refusal{404, "NotFound", qualified + " not found", r.resource};
+    if (sent_rv.empty()) {
+      return Refusal{422, "Invalid",
+                     r.kind + "." + r.group + " \"" + name +
+                         "\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be "
+                         "specified for an update",
+                     r.kind};
+    }
+    if (sent_rv != std::to_string(*stored_rv)) {
+      return Refusal{409, "Conflict",
+                     "Operation cannot be fulfilled on " + qualified +
+                         ": the object has been modified; please apply your changes to the "
+                         "latest version and try again",
+                     r.resource};
+    }
+    return std::nullopt;
+  }
+
+  bool SendRefusal(Stream& s, const Request& req, const Refusal& refusal, const ResourceNames& r,
+                   const std::string& name) {
+    return SendStatus(s, req, refusal.code, refusal.reason, refusal.message, name,
+                      refusal.details_kind, r.group);
+  }
+
+  // The URL names the object of a PUT: a body naming another is refused.
+  bool NameMismatch(const rapidjson::Value& metadata, const std::string& path_name) {
+    return !path_name.empty() && Str(metadata, "name") != path_name;
+  }
+  bool SendNameMismatch(Stream& s, const Request& req, const rapidjson::Value& metadata,
+                        const std::string& path_name) {
+    return SendStatus(s, req, 400, "BadRequest",
+                      "the name of the object (" + Str(metadata, "name") +
+                          ") does not match the name on the URL (" + path_name + ")");
+  }
+
+  // ---- wgpolicyk8s.io/v1alpha2 policyreports, as a CRD's storage serves them ----
+  bool ReportsInstalled() {
+    std::lock_guard lock(mu);
+    return reports_installed;
+  }
+
+  static inline const ResourceNames kReports{"policyreports", "PolicyReport", "wgpolicyk8s.io"};
+
+  bool ReportNotFound(Stream& s, const Request& req, const std::string& name) {
+    return SendStatus(s, req, 404, "NotFound",
+                      "policyreports.wgpolicyk8s.io \"" + name + "\" not found", name,
+                      "policyreports", "wgpolicyk8s.io");
+  }
+
+  // labelSelector of the form key=value (the only form the sweeper sends).
+  bool ListReports(Stream& s, Request& req, std::map<std::string, std::string>& query) {
+    std::string key, value;
+    if (auto it = query.find("labelSelector"); it != query.end() && !it->second.empty()) {
+      auto eq = it->second.find('=');
+      if (eq == std::string::npos) {
+        return SendStatus(s, req, 400, "BadRequest", "unable to parse requirement: " + it->second);
+      }
+      key = it->second.substr(0, eq);
+      value = it->second.substr(eq + 1);
+    }
+    std::string body = "{\"apiVersion\":\"wgpolicyk8s.io/v1alpha2\",\"kind\":\"PolicyReportList\",";
+    std::lock_guard lock(mu);
+    body += "\"metadata\":{\"resourceVersion\":\"" + std::to_string(rv) + "\"},\"items\":[";
+    bool first = true;
+    for (const auto& [k, stored] : reports) {
+      if (!key.empty()) {
+        rapidjson::Document doc;
+        doc.Parse(stored.json.c_str(), stored.json.size());
+        const rapidjson::Value* metadata = Obj(doc, "metadata");
+        const rapidjson::Value* labels = metadata ? Obj(*metadata, "labels") : nullptr;
+        if (labels == nullptr || Str(*labels, key.c_str()) != value) continue;
+      }
+      if (!first) body += ",";
+      first = false;
+      body += stored.json;
+    }
+    body += "]}";
+    return Send(s, 200, body, req.version(), req.keep_alive());
+  }
+
+  bool GetReport(Stream& s, Request& req, const std::string& ns, const std::string& name) {
+    std::string body;
+    {
+      std::lock_guard lock(mu);
+      if (auto it = reports.find(ns + "/" + name); it != reports.end()) body = it->second.json;
+    }
+    if (body.empty()) return ReportNotFound(s, req, name);
+    return Send(s, 200, body, req.version(), req.keep_alive());
+  }
+
+  // What the CRD's schema enforces on results: the enums of result and severity.
+  static std::string InvalidReportField(const rapidjson::Value& doc) {
+    const rapidjson::Value* results = common::JsonMember(doc, "results");
+    if (results == nullptr) return {};
+    if (!results->IsArray()) return "results: Invalid value: must be of type array";
+    for (const auto& r : results->GetArray()) {
+      if (Str(r, "policy").empty()) return "results.policy: Required value";
+      std::string result = Str(r, "result");
+      if (!result.empty() && result != "pass" && result != "fail" && result != "warn" &&
+          result != "error" && result != "skip") {
+        return "results.result: Unsupported value: \"" + result + "\"";
+      }
+      std::string severity = Str(r, "severity");
+      if (!severity.empty() && severity != "critical" && severity != "high" &&
+          severity != "medium" && severity != "low" && severity != "info") {
+        return "results.severity: Unsupported value: \"" + severity + "\"";
+      }
+    }
+    return {};
+  }
+
+  // POST (name empty: taken from the body) or PUT, with the Lease's semantics.
+  bool WriteReport(Stream& s, Request& req, const std::string& ns, const std::string& path_name) {
+    rapidjson::Document doc;
+    doc.Parse(req.body().c_str(), req.body().size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      return SendStatus(s, req, 400, "BadRequest", "PolicyReport is not valid JSON");
+    }
+    if (Str(doc, "kind") != "PolicyReport" || Str(doc, "apiVersion") != "wgpolicyk8s.io/v1alpha2") {
+      return SendStatus(s, req, 400, "BadRequest",
+                        "the body is not a wgpolicyk8s.io/v1alpha2 PolicyReport");
+    }
+    auto& alloc = doc.GetAllocator();
+    rapidjson::Value& metadata = EnsureObject(doc, "metadata", alloc);
+    std::string name = path_name.empty() ? Str(metadata, "name") : path_name;
+    if (name.empty()) {
+      return SendStatus(s, req, 422, "Invalid",
+                        "PolicyReport.wgpolicyk8s.io \"\" is invalid: metadata.name: Required "
+                        "value: name or generateName is required",
+                        "", "PolicyReport", "wgpolicyk8s.io");
+    }
+    if (NameMismatch(metadata, path_name)) return SendNameMismatch(s, req, metadata, path_name);
+    std::string body_ns = Str(metadata, "namespace");
+    if (!body_ns.empty() && body_ns != ns) {
+      return SendStatus(s, req, 400, "BadRequest",
+                        "the namespace of the provided object does not match the namespace sent "
+                        "on the request");
+    }
+    if (std::string invalid = InvalidReportField(doc); !invalid.empty()) {
+      return SendStatus(s, req, 422, "Invalid",
+                        "PolicyReport.wgpolicyk8s.io \"" + name + "\" is invalid: " + invalid, name,
+                        "PolicyReport", "wgpolicyk8s.io");
+    }
+    std::string key = ns + "/" + name;
+    std::unique_lock lock(mu);
+    auto it = reports.find(key);
+    const bool create = path_name.empty();
+    if (auto refusal = RefuseWrite(
+            kReports, create, name,
+            it == reports.end() ? std::nullopt : std::optional<std::uint64_t>(it->second.rv),
+            Str(metadata, "resourceVersion"))) {
+      lock.unlock();
+      return SendRefusal(s, req, *refusal, kReports, name);
+    }
+    std::string uid;
+    std::string created;
+    if (!create) {
+      rapidjson::Document old;
+      old.Parse(it->second.json.c_str(), it->second.json.size());
+      if (const rapidjson::Value* old_metadata = Obj(old, "metadata")) {
+        uid = Str(*old_metadata, "uid");
+        created = Str(*old_metadata, "creationTimestamp");
+      }
+    }
+    StoredReport stored;
+    stored.rv = NextRv();
+    SetString(metadata, "name", name, alloc);
+    SetString(metadata, "namespace", ns, alloc);
+    SetString(metadata, "resourceVersion", std::to_string(stored.rv), alloc);
+    SetString(metadata, "uid", create ? NewUid() : uid, alloc);
+    SetString(metadata, "creationTimestamp", create ? NowRfc3339() : created, alloc);
+    stored.json = Serialize(doc);
+    std::string body = stored.json;
+    reports[key] = std::move(stored);
+    ++report_writes;
+    lock.unlock();
+    return Send(s, create ? 201 : 200, body, req.version(), req.keep_alive());
+  }
+
+  bool DeleteReport(Stream& s, Request& req, const std::string& ns, const std::string& name) {
+    bool erased;
+    {
+      std::lock_guard lock(mu);
+      erased = reports.erase(ns + "/" + name) > 0;
+      if (erased) {
+        ++report_writes;
+        NextRv();
+      }
+    }
+    if (!erased) return ReportNotFound(s, req, name);
+    return Send(s, 200,
+                "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                "\"status\":\"Success\",\"details\":{\"name\":\"" +
+                    name + "\",\"group\":\"wgpolicyk8s.io\",\"kind\":\"policyreports\"}}",
+                req.version(), req.keep_alive());
   }
 
   bool GetPod(Stream& s, Request& req, const std::string& ns, const std::string& name) {
@@ -788,47 +1030,20 @@ struct FakeApiServer::Impl {
     auto& alloc = doc.GetAllocator();
     rapidjson::Value& metadata = EnsureObject(doc, "metadata", alloc);
     std::string name = path_name.empty() ? Str(metadata, "name") : path_name;
-    if (!path_name.empty() && Str(metadata, "name") != path_name) {
-      return SendStatus(s, req, 400, "BadRequest",
-                        "the name of the object (" + Str(metadata, "name") +
-                            ") does not match the name on the URL (" + path_name + ")");
-    }
+    if (NameMismatch(metadata, path_name)) return SendNameMismatch(s, req, metadata, path_name);
     std::string holder;
     if (const auto* spec = Obj(doc, "spec")) holder = Str(*spec, "holderIdentity");
     std::string key = ns + "/" + name;
     std::unique_lock lock(mu);
     auto it = leases.find(key);
     bool create = path_name.empty();
-    if (create && it != leases.end()) {
+    static const ResourceNames kLeases{"leases", "Lease", "coordination.k8s.io"};
+    if (auto refusal = RefuseWrite(
+            kLeases, create, name,
+            it == leases.end() ? std::nullopt : std::optional<std::uint64_t>(it->second.rv),
+            Str(metadata, "resourceVersion"))) {
       lock.unlock();
-      return SendStatus(s, req, 409, "AlreadyExists",
-                        "leases.coordination.k8s.io \"" + name + "\" already exists", name,
-                        "leases", "coordination.k8s.io");
-    }
-    if (!create) {
-      if (it == leases.end()) {
-        lock.unlock();
-        return SendStatus(s, req, 404, "NotFound",
-                          "leases.coordination.k8s.io \"" + name + "\" not found", name, "leases",
-                          "coordination.k8s.io");
-      }
-      std::string sent_rv = Str(metadata, "resourceVersion");
-      if (sent_rv.empty()) {
-        lock.unlock();
-        return SendStatus(s, req, 422, "Invalid",
-                          "Lease.coordination.k8s.io \"" + name +
-                              "\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must "
-                              "be specified for an update",
-                          name, "Lease", "coordination.k8s.io");
-      }
-      if (sent_rv != std::to_string(it->second.rv)) {
-        lock.unlock();
-        return SendStatus(s, req, 409, "Conflict",
-                          "Operation cannot be fulfilled on leases.coordination.k8s.io \"" + name +
-                              "\": the object has been modified; please apply your changes to "
-                              "the latest version and try again",
-                          name, "leases", "coordination.k8s.io");
-      }
+      return SendRefusal(s, req, *refusal, kLeases, name);
     }
     StoredLease stored;
     stored.rv = NextRv();
@@ -1059,6 +1274,42 @@ void FakeApiServer::InjectFault(const Fault& fault) {
 void FakeApiServer::ClearFaults() {
   std::lock_guard lock(impl_->mu);
   impl_->faults.clear();
+}
+
+void FakeApiServer::SetPolicyReportsInstalled(bool installed) {
+  std::lock_guard lock(impl_->mu);
+  impl_->reports_installed = installed;
+}
+
+bool FakeApiServer::BumpPolicyReport(const std::string& ns, const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->reports.find(ns + "/" + name);
+  if (it == impl_->reports.end()) return false;
+  rapidjson::Document doc;
+  doc.Parse(it->second.json.c_str(), it->second.json.size());
+  it->second.rv = impl_->NextRv();
+  SetString(EnsureObject(doc, "metadata", doc.GetAllocator()), "resourceVersion",
+            std::to_string(it->second.rv), doc.GetAllocator());
+  it->second.json = Serialize(doc);
+  return true;
+}
+
+std::optional<std::string> FakeApiServer::policy_report_json(const std::string& ns,
+                                                             const std::string& name) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->reports.find(ns + "/" + name);
+  if (it == impl_->reports.end()) return std::nullopt;
+  return it->second.json;
+}
+
+std::size_t FakeApiServer::policy_report_count() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->reports.size();
+}
+
+std::uint64_t FakeApiServer::policy_report_writes() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->report_writes;
 }
 
 std::vector<FakeApiServer::DeleteRecord> FakeApiServer::deletes() const {

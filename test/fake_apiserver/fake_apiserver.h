@@ -30,6 +30,10 @@ namespace stratum_guard::fake_apiserver {
 //   DELETE /api/v1/namespaces/{ns}/pods/{name}              DeleteOptions preconditions
 //   POST   /api/v1/namespaces/{ns}/events
 //   GET/POST/PUT /apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]
+//   GET    /apis/wgpolicyk8s.io/v1alpha2/policyreports?labelSelector=key=value
+//   GET/POST/PUT/DELETE /apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports[/{name}]
+//     (the CRD: installed by default, SetPolicyReportsInstalled(false) makes the whole group
+//     404; the schema's result and severity enums are checked, 422 else)
 // Simplifications, stated so tests do not rely on more: a continued list reads the current
 // state after the token's key (a real server reads its etcd snapshot); a deleted pod disappears
 // at once with a DELETED event (as a real server does for pods not bound to a node); one
@@ -138,6 +142,14 @@ class FakeApiServer {
   void SetStalled(bool stalled);
   // Waits until a request is held by the stall; false after `timeout`.
   bool WaitForStalledRequest(std::chrono::milliseconds timeout) const;
+
+  // PolicyReports. Bump: another writer updated the report (its resourceVersion moves on).
+  void SetPolicyReportsInstalled(bool installed);
+  bool BumpPolicyReport(const std::string& ns, const std::string& name);
+  std::optional<std::string> policy_report_json(const std::string& ns,
+                                                const std::string& name) const;
+  std::size_t policy_report_count() const;
+  std::uint64_t policy_report_writes() const;  // successful creates, updates and deletes
 
   // Records.
   std::vector<DeleteRecord> deletes() const;

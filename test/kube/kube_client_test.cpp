@@ -258,6 +258,71 @@ TEST_F(KubeClientTest, LeasesUseOptimisticConcurrency) {
   EXPECT_EQ(client.UpdateLease(update, &stored).code, 422);
 }
 
+std::string PolicyReport(const std::string& ns, const std::string& rv = {},
+                         const std::string& severity = "high") {
+  return R"({"apiVersion":"wgpolicyk8s.io/v1alpha2","kind":"PolicyReport","metadata":{"name":"r",)"
+         R"("namespace":")" +
+         ns + R"(",)" + (rv.empty() ? "" : R"("resourceVersion":")" + rv + R"(",)") +
+         R"("labels":{"app.kubernetes.io/managed-by":"stratum-guard"}},)"
+         R"("results":[{"policy":"p","result":"fail","severity":")" +
+         severity + R"("}]})";
+}
+
+TEST_F(KubeClientTest, PolicyReportsFollowTheApiSemantics) {
+  KubeClient client(Config());
+  std::string rv;
+  auto keep_rv = [&](const rapidjson::Value& report) {
+    rv = std::string(MetadataString(report, "resourceVersion"));
+  };
+  EXPECT_TRUE(client.GetPolicyReport("apps", "r", keep_rv).IsNotFound());
+  ASSERT_TRUE(client.CreatePolicyReport("apps", PolicyReport("apps"), keep_rv).ok());
+  ASSERT_FALSE(rv.empty());
+  KubeError exists = client.CreatePolicyReport("apps", PolicyReport("apps"), keep_rv);
+  EXPECT_TRUE(exists.IsConflict());
+  EXPECT_EQ(exists.reason, "AlreadyExists");
+
+  std::string first_rv = rv;
+  ASSERT_TRUE(client.UpdatePolicyReport("apps", "r", PolicyReport("apps", rv), keep_rv).ok());
+  EXPECT_NE(rv, first_rv);
+  KubeError stale = client.UpdatePolicyReport("apps", "r", PolicyReport("apps", first_rv), keep_rv);
+  EXPECT_TRUE(stale.IsConflict());
+  EXPECT_EQ(stale.reason, "Conflict");
+  EXPECT_EQ(client.UpdatePolicyReport("apps", "r", PolicyReport("apps"), keep_rv).code, 422);
+  EXPECT_TRUE(
+      client.UpdatePolicyReport("batch", "r", PolicyReport("batch", rv), keep_rv).IsNotFound());
+  // The CRD's enums: a severity it does not know is refused.
+  EXPECT_EQ(client.CreatePolicyReport("other", PolicyReport("other", "", "dreadful"), keep_rv).code,
+            422);
+  // A body for another namespace than the URL's.
+  EXPECT_EQ(client.CreatePolicyReport("other", PolicyReport("apps"), keep_rv).code, 400);
+
+  ASSERT_TRUE(client.CreatePolicyReport("batch", PolicyReport("batch"), keep_rv).ok());
+  std::vector<std::string> listed;
+  auto names = [&](const rapidjson::Value& report) {
+    listed.push_back(std::string(MetadataString(report, "namespace")));
+  };
+  ASSERT_TRUE(client.ListPolicyReports("app.kubernetes.io/managed-by=stratum-guard", names).ok());
+  EXPECT_EQ(listed, (std::vector<std::string>{"apps", "batch"}));
+  listed.clear();
+  ASSERT_TRUE(client.ListPolicyReports("app.kubernetes.io/managed-by=kyverno", names).ok());
+  EXPECT_TRUE(listed.empty());
+
+  ASSERT_TRUE(client.DeletePolicyReport("apps", "r").ok());
+  EXPECT_TRUE(client.DeletePolicyReport("apps", "r").IsNotFound());
+  EXPECT_EQ(server_.policy_report_count(), 1u);
+}
+
+TEST_F(KubeClientTest, PolicyReportsWithoutTheCrdAre404ForTheWholeGroup) {
+  server_.SetPolicyReportsInstalled(false);
+  KubeClient client(Config());
+  auto ignore = [](const rapidjson::Value&) {};
+  EXPECT_TRUE(client.ListPolicyReports("", ignore).IsNotFound());
+  EXPECT_TRUE(client.CreatePolicyReport("apps", PolicyReport("apps"), ignore).IsNotFound());
+  EXPECT_TRUE(client.GetPolicyReport("apps", "r", ignore).IsNotFound());
+  EXPECT_TRUE(client.DeletePolicyReport("apps", "r").IsNotFound());
+  EXPECT_EQ(server_.policy_report_count(), 0u);
+}
+
 TEST_F(KubeClientTest, CreatesEvents) {
   KubeClient client(Config());
   EXPECT_TRUE(client

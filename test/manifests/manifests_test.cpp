@@ -321,7 +321,8 @@ INSTANTIATE_TEST_SUITE_P(Overlays, EveryOverlay,
                          ::testing::Values("base", "default", "failure-policy-fail",
                                            "failure-policy-ignore", "cert-manager", "monitoring",
                                            "default+sweeper-delete",
-                                           "failure-policy-ignore+sweeper-delete"),
+                                           "failure-policy-ignore+sweeper-delete",
+                                           "default+policy-reports"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -526,6 +527,9 @@ std::set<Grant> ExpectedGrants(const std::string& ns) {
   for (const char* verb : {"get", "list", "watch", "delete"})
     g.insert({"cluster", "", "pods", verb});
   g.insert({"cluster", "", "events", "create"});
+  for (const char* verb : {"get", "list", "create", "update", "delete"}) {
+    g.insert({"cluster", "wgpolicyk8s.io", "policyreports", verb});
+  }
   for (const char* verb : {"get", "create", "update"}) {
     g.insert({ns, "coordination.k8s.io", "leases", verb});
   }
@@ -764,13 +768,51 @@ INSTANTIATE_TEST_SUITE_P(Overlays, InstallOverlay,
                                            InstallCase{"failure-policy-ignore", "Ignore", false},
                                            InstallCase{"cert-manager", "Fail", true},
                                            InstallCase{"default+sweeper-delete", "Fail", true,
-                                                       true}),
+                                                       true},
+                                           InstallCase{"default+policy-reports", "Fail", true}),
                          [](const auto& info) {
                            std::string name = info.param.overlay;
                            std::replace(name.begin(), name.end(), '-', '_');
                            std::replace(name.begin(), name.end(), '+', '_');
                            return name;
                          });
+
+// The policy-reports component: the CRD the sweeper writes to (sweeper/policy_report.cpp), and
+// only with the component: an install overlay must not take the CRD over from Kyverno & co.
+TEST(PolicyReportsComponent, AddsTheNamespacedV1alpha2CrdTheSweeperWritesTo) {
+  SKIP_WITHOUT_KUBECTL();
+  const Rendering& plain = Render("default");
+  ASSERT_TRUE(plain.ok) << plain.error;
+  EXPECT_TRUE(OfKind(plain.objects, "CustomResourceDefinition").empty());
+
+  const Rendering& r = Render("default+policy-reports");
+  ASSERT_TRUE(r.ok) << r.error;
+  auto crd = Find(r.objects, "CustomResourceDefinition", "policyreports.wgpolicyk8s.io");
+  ASSERT_TRUE(crd.has_value());
+  EXPECT_EQ(Str(Get(*crd, {"spec", "group"})), "wgpolicyk8s.io");
+  EXPECT_EQ(Str(Get(*crd, {"spec", "scope"})), "Namespaced");
+  EXPECT_EQ(Str(Get(*crd, {"spec", "names", "kind"})), "PolicyReport");
+  EXPECT_EQ(Str(Get(*crd, {"spec", "names", "plural"})), "policyreports");
+  EXPECT_TRUE(Contains(Strings(Get(*crd, {"spec", "names", "shortNames"})), "polr"));
+  const YAML::Node versions = Get(*crd, {"spec", "versions"});
+  ASSERT_EQ(versions.size(), 1u);
+  EXPECT_EQ(Str(versions[0]["name"]), "v1alpha2");
+  EXPECT_TRUE(versions[0]["served"].as<bool>());
+  EXPECT_TRUE(versions[0]["storage"].as<bool>());
+  const YAML::Node schema = Get(versions[0], {"schema", "openAPIV3Schema", "properties"});
+  const YAML::Node result = Get(schema, {"results", "items"});
+  EXPECT_EQ(Strings(result["required"]), std::vector<std::string>{"policy"});
+  auto results = Strings(Get(result, {"properties", "result", "enum"}));
+  auto severities = Strings(Get(result, {"properties", "severity", "enum"}));
+  for (const char* written : {"fail", "warn", "skip"}) EXPECT_TRUE(Contains(results, written));
+  for (const char* written : {"high", "medium", "low"}) EXPECT_TRUE(Contains(severities, written));
+  for (const char* count : {"pass", "fail", "warn", "error", "skip"}) {
+    EXPECT_EQ(Str(Get(schema, {"summary", "properties", count, "type"})), "integer") << count;
+  }
+  // The anchors of the source file are expanded: each subject is an object reference.
+  EXPECT_EQ(Str(Get(result, {"properties", "resources", "items", "properties", "uid", "type"})),
+            "string");
+}
 
 // ---------------------------------------------------------------------------------------------
 // The monitoring add-on: its settings, its alerts (promtool runs their unit tests) and the metric

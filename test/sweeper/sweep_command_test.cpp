@@ -124,6 +124,34 @@ TEST_F(SweepCommandTest, BadEnforcementExitsTwo) {
   EXPECT_EQ(server_.requests("DELETE"), 0u);
 }
 
+TEST_F(SweepCommandTest, OnceWritesPolicyReportsUnlessTurnedOff) {
+  auto off = Start(
+      {"sweep", "--once", "--dry-run", "--policy-reports=false", "--kubeconfig", kubeconfig_});
+  EXPECT_EQ(Exit(*off), 0) << Output(*off);
+  EXPECT_EQ(server_.policy_report_count(), 0u);
+
+  auto on = Start({"sweep", "--once", "--dry-run", "--kubeconfig", kubeconfig_});
+  EXPECT_EQ(Exit(*on), 0) << Output(*on);
+  EXPECT_TRUE(server_.policy_report_json("team-a", "stratum-guard").has_value());
+  EXPECT_TRUE(server_.policy_report_json("team-b", "stratum-guard").has_value());
+  EXPECT_EQ(server_.policy_report_count(), 2u);
+
+  auto bad = Start({"sweep", "--once", "--policy-reports=maybe", "--kubeconfig", kubeconfig_});
+  EXPECT_EQ(Exit(*bad), 2);
+  EXPECT_NE(Output(*bad).find("--policy-reports"), std::string::npos) << Output(*bad);
+}
+
+TEST_F(SweepCommandTest, WithoutTheCrdOnceStillSweepsAndSaysSoOnce) {
+  server_.SetPolicyReportsInstalled(false);
+  auto p = Start({"sweep", "--once", "--kubeconfig", kubeconfig_});
+  EXPECT_EQ(Exit(*p), 0) << Output(*p);
+  EXPECT_EQ(server_.pod_count(), 12u);
+  std::string out = Output(*p);
+  const std::string line = "PolicyReport CRD (wgpolicyk8s.io/v1alpha2) not installed";
+  ASSERT_NE(out.find(line), std::string::npos) << out;
+  EXPECT_EQ(out.find(line), out.rfind(line)) << out;
+}
+
 TEST_F(SweepCommandTest, BadConfigurationExitsTwo) {
   auto missing = Start({"sweep", "--once", "--kubeconfig", dir_ + "/nope"});
   EXPECT_EQ(Exit(*missing), 2);

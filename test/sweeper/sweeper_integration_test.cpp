@@ -10,6 +10,7 @@
 #include "policy/policy.h"
 #include "sweeper/sweeper.h"
 #include "test/fake_apiserver/fake_apiserver.h"
+#include "test/sweeper/integration_fixture.h"
 #include "test/sweeper/sweeper_test_util.h"
 #include "test/testing/eventually.h"
 
@@ -26,48 +27,7 @@ using stratum_guard::testing::Eventually;
 using testing::MetricValue;
 using testing::RunningSweeper;
 
-class SweeperIntegrationTest : public ::testing::Test {
- protected:
-  SweeperIntegrationTest() : server_(ServerOptions()), policies_(policy::Policy::Default()) {
-    options_.leader_elect = false;
-    options_.backoff_initial = std::chrono::milliseconds(50);
-    options_.backoff_max = std::chrono::milliseconds(200);
-    options_.max_deletions_per_minute = 1000;
-    options_.page_size = 50;
-  }
-  static FakeApiServer::Options ServerOptions() {
-    FakeApiServer::Options o;
-    o.bookmark_interval = std::chrono::milliseconds(200);
-    return o;
-  }
-  void SetUp() override {
-    server_.Start();
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("sg-sweep-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override {
-    server_.Stop();
-    std::filesystem::remove_all(dir_);
-  }
-  kube::ClusterConfig Config(const KubeconfigForm& form = {}) {
-    return kube::LoadKubeconfig(WriteKubeconfig(server_, dir_, form));
-  }
-  void Miner(const std::string& ns, const std::string& name) {
-    server_.AddPod(MakePodJson(MinerPod(ns, name)));
-  }
-  void Benign(const std::string& ns, const std::string& name) {
-    server_.AddPod(MakePodJson(BenignPod(ns, name)));
-  }
-  FakeApiServer server_;
-  std::string dir_;
-  policy::PolicyStore policies_;
-  prometheus::Registry registry_;
-  common::SystemClock clock_;
-  Options options_;
-};
+class SweeperIntegrationTest : public testing::FakeApiServerTest {};
 
 TEST_F(SweeperIntegrationTest, DeletesPreExistingMinersAndLeavesOthersAndExemptNamespaces) {
   for (int i = 0; i < 60; ++i) Benign("team-" + std::to_string(i % 5), "web-" + std::to_string(i));

@@ -151,6 +151,31 @@ KubeError FakeKubeApi::UpdateLease(const Lease& lease, Lease* out) {
   return {};
 }
 
+KubeError FakeKubeApi::ReportsNotInstalled(const std::string& method) {
+  std::lock_guard lock(mu_);
+  KubeError e;
+  if (Fail(method, &e)) return e;
+  return StatusError(404);
+}
+
+KubeError FakeKubeApi::ListPolicyReports(const std::string&, const PodVisitor&) {
+  return ReportsNotInstalled("list_reports");
+}
+KubeError FakeKubeApi::GetPolicyReport(const std::string&, const std::string&, const PodVisitor&) {
+  return ReportsNotInstalled("get_report");
+}
+KubeError FakeKubeApi::CreatePolicyReport(const std::string&, const std::string&,
+                                          const PodVisitor&) {
+  return ReportsNotInstalled("create_report");
+}
+KubeError FakeKubeApi::UpdatePolicyReport(const std::string&, const std::string&,
+                                          const std::string&, const PodVisitor&) {
+  return ReportsNotInstalled("update_report");
+}
+KubeError FakeKubeApi::DeletePolicyReport(const std::string&, const std::string&) {
+  return ReportsNotInstalled("delete_report");
+}
+
 std::vector<FakeKubeApi::Deletion> FakeKubeApi::deletions() const {
   std::lock_guard lock(mu_);
   return deletions_;

@@ -12,6 +12,8 @@ namespace stratum_guard::kube::testing {
 // An in-process KubeApi for unit tests of the sweeper logic and leader election: pods as JSON,
 // pages of `limit`, leases with resourceVersion checks, and per-call failure injection.
 // Watches return at once (unit tests drive full passes; watches are tested over HTTPS).
+// The PolicyReport CRD is never installed here (every call is a counted 404, "list_reports",
+// ...): reports are tested against the fake HTTPS API server, which implements them.
 class FakeKubeApi : public KubeApi {
  public:
   void AddPod(const std::string& pod_json);  // needs metadata.namespace/name/uid
@@ -35,6 +37,14 @@ class FakeKubeApi : public KubeApi {
   KubeError GetLease(const std::string& ns, const std::string& name, Lease* out) override;
   KubeError CreateLease(const Lease& lease, Lease* out) override;
   KubeError UpdateLease(const Lease& lease, Lease* out) override;
+  KubeError ListPolicyReports(const std::string& label_selector, const PodVisitor& visit) override;
+  KubeError GetPolicyReport(const std::string& ns, const std::string& name,
+                            const PodVisitor& visit) override;
+  KubeError CreatePolicyReport(const std::string& ns, const std::string& report_json,
+                               const PodVisitor& visit) override;
+  KubeError UpdatePolicyReport(const std::string& ns, const std::string& name,
+                               const std::string& report_json, const PodVisitor& visit) override;
+  KubeError DeletePolicyReport(const std::string& ns, const std::string& name) override;
 
   struct Deletion {
     std::string ns, name, uid;
@@ -47,6 +57,7 @@ class FakeKubeApi : public KubeApi {
 
  private:
   bool Fail(const std::string& method, KubeError* error);
+  KubeError ReportsNotInstalled(const std::string& method);
   mutable std::mutex mu_;
   std::map<std::string, std::string> pods_;  // "ns/name" -> json
   std::map<std::string, std::vector<KubeError>> failures_;
