@@ -68,10 +68,25 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry)
                                 .Help("Connections closed at once because --max-connections "
                                       "were open, by listener.")
                                 .Register(registry)),
+      connections_shed_(prometheus::BuildCounter()
+                            .Name("stratum_guard_connections_shed_total")
+                            .Help("Connections waiting on their client that were closed to make "
+                                  "room for a new one at --max-connections, by listener.")
+                            .Register(registry)),
       open_connections_(prometheus::BuildGauge()
                             .Name("stratum_guard_open_connections")
                             .Help("Connections open now, by listener.")
-                            .Register(registry)) {
+                            .Register(registry)),
+      body_budget_refusals_(prometheus::BuildCounter()
+                                .Name("stratum_guard_body_budget_refusals_total")
+                                .Help("Requests answered 503 because their body would pass "
+                                      "--max-inflight-body-bytes, by listener.")
+                                .Register(registry)),
+      reserved_body_bytes_(prometheus::BuildGauge()
+                               .Name("stratum_guard_reserved_body_bytes")
+                               .Help("Request body bytes reserved now, over all connections.")
+                               .Register(registry)
+                               .Add({})) {
   prometheus::BuildGauge()
       .Name("stratum_guard_build_info")
       .Help("Always 1; labels carry the version and commit of the running binary.")
@@ -160,8 +175,18 @@ void ServerMetrics::RecordConnectionRejected(std::string_view listener) {
   connections_rejected_.Add({{"listener", std::string(listener)}}).Increment();
 }
 
+void ServerMetrics::RecordConnectionShed(std::string_view listener) {
+  connections_shed_.Add({{"listener", std::string(listener)}}).Increment();
+}
+
 void ServerMetrics::AddOpenConnections(std::string_view listener, double delta) {
   open_connections_.Add({{"listener", std::string(listener)}}).Increment(delta);
 }
+
+void ServerMetrics::RecordBodyBudgetRefusal(std::string_view listener) {
+  body_budget_refusals_.Add({{"listener", std::string(listener)}}).Increment();
+}
+
+void ServerMetrics::AddReservedBodyBytes(double delta) { reserved_body_bytes_.Increment(delta); }
 
 }  // namespace stratum_guard::server
