@@ -73,11 +73,14 @@ bool Connection::MarkServing() {
 
 bool ConnectionTracker::TryAdd(const std::shared_ptr<Connection>& connection) {
   bool shed = false;
+  // Connections the scan held, released only after the mutex: the last reference to one that
+  // ended meanwhile would run its destructor, whose Remove() takes the mutex.
+  std::vector<std::shared_ptr<Connection>> held;
   {
     std::lock_guard lock(mutex_);
     if (draining_) return false;
     if (connections_.size() >= max_connections_) {
-      shed = ShedLongestWaiting();
+      shed = ShedLongestWaiting(held);
       if (!shed) return false;
     }
     connections_.emplace(connection.get(), connection);
@@ -91,7 +94,7 @@ bool ConnectionTracker::TryAdd(const std::shared_ptr<Connection>& connection) {
   return true;
 }
 
-bool ConnectionTracker::ShedLongestWaiting() {
+bool ConnectionTracker::ShedLongestWaiting(std::vector<std::shared_ptr<Connection>>& held) {
   // A few attempts: the chosen connection may begin serving a request between the scan and
   // the claim. The scan reads connections through their raw pointers, which is safe under the
   // mutex: a connection being destroyed is blocked in Remove() until it is released.
@@ -107,6 +110,7 @@ bool ConnectionTracker::ShedLongestWaiting() {
     }
     if (oldest == connections_.end()) return false;
     std::shared_ptr<Connection> victim = oldest->second.lock();
+    if (victim != nullptr) held.push_back(victim);
     if (victim == nullptr || victim->TryShed(oldest_since)) {
       connections_.erase(oldest);  // its Remove() will find nothing left to count
       return victim != nullptr;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "server/http.h"
 #include "server/metrics.h"
@@ -113,8 +114,9 @@ class ConnectionTracker {
   const std::string& listener() const { return listener_; }
 
  private:
-  // Under mutex_: sheds the connection waiting longest; whether a slot was freed.
-  bool ShedLongestWaiting();
+  // Under mutex_: sheds the connection waiting longest; whether a slot was freed. Keeps the
+  // connections it looked at alive in `held`, to be released after the mutex.
+  bool ShedLongestWaiting(std::vector<std::shared_ptr<Connection>>& held);
 
   const std::string listener_;
   bool draining_ = false;  // set by ShutdownAll: no connection is added after it
