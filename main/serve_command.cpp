@@ -85,6 +85,14 @@ int RunServe(const ServeFlags& flags) {
     }
   }
   server::ServerOptions options = flags.server;
+  if (options.limits.max_inflight_body_bytes < options.limits.max_body_bytes) {
+    std::cerr << "stratum-guard serve: --max-inflight-body-bytes ("
+              << options.limits.max_inflight_body_bytes << ") is below --max-body-bytes ("
+              << options.limits.max_body_bytes
+              << "): a body between them would always be refused\n";
+    return kExitConfig;
+  }
+  // The metrics port shares the webhook's timeouts, connection cap and body budget.
   server::MetricsServerOptions metrics_options = flags.metrics;
   metrics_options.limits = options.limits;
   metrics_options.max_connections = options.max_connections;
@@ -194,6 +202,10 @@ Command AddServeCommand(CLI::App& root) {
                   "Worker threads (0: the container's CPU quota, else hardware threads)")
       ->capture_default_str();
   app->add_option("--max-body-bytes", o.limits.max_body_bytes, "Largest request body (413 above)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--max-inflight-body-bytes", o.limits.max_inflight_body_bytes,
+                  "Request body bytes held at once over all connections (503 above)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app->add_option("--max-connections", o.max_connections,

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -26,18 +27,101 @@ using net::ip::tcp;
 // beast::tcp_stream, on the loop's own executor type (see LoopSocket).
 using LoopStream = beast::basic_stream<tcp, net::io_context::executor_type>;
 
+bool BodyBudget::TryReserve(std::size_t bytes, std::size_t capacity) {
+  std::size_t now = reserved_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > capacity || now > capacity - bytes) return false;
+  } while (!reserved_.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+void BodyBudget::Release(std::size_t bytes) {
+  reserved_.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
 ConnectionTracker::ConnectionTracker(std::string listener, std::size_t max_connections,
                                      ServerMetrics& metrics)
     : listener_(std::move(listener)), max_connections_(max_connections), metrics_(metrics) {}
 
+namespace {
+std::int64_t SteadyNow() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+}  // namespace
+
+Connection::Connection() : waiting_since_(SteadyNow()) {}  // for its handshake
+
+bool Connection::TryShed(std::int64_t since) {
+  if (since <= 0 || !waiting_since_.compare_exchange_strong(since, kShed)) return false;
+  CloseForShedding();
+  return true;
+}
+
+bool Connection::MarkWaiting() {
+  std::int64_t since = waiting_since_.load();
+  while (since == 0) {
+    if (waiting_since_.compare_exchange_weak(since, SteadyNow())) return true;
+  }
+  return since != kShed;
+}
+
+bool Connection::MarkServing() {
+  std::int64_t since = waiting_since_.load();
+  while (since != kShed) {
+    if (waiting_since_.compare_exchange_weak(since, 0)) return true;
+  }
+  return false;
+}
+
 bool ConnectionTracker::TryAdd(const std::shared_ptr<Connection>& connection) {
+  bool shed = false;
+  // Connections the scan held, released only after the mutex: the last reference to one that
+  // ended meanwhile would run its destructor, whose Remove() takes the mutex.
+  std::vector<std::shared_ptr<Connection>> held;
   {
     std::lock_guard lock(mutex_);
-    if (draining_ || connections_.size() >= max_connections_) return false;
+    if (draining_) return false;
+    if (connections_.size() >= max_connections_) {
+      shed = ShedLongestWaiting(held);
+      if (!shed) return false;
+    }
     connections_.emplace(connection.get(), connection);
   }
-  metrics_.AddOpenConnections(listener_, 1);
+  // A shed connection's slot passes to the new one: the open count stays.
+  if (shed) {
+    metrics_.RecordConnectionShed(listener_);
+  } else {
+    metrics_.AddOpenConnections(listener_, 1);
+  }
   return true;
+}
+
+bool ConnectionTracker::ShedLongestWaiting(std::vector<std::shared_ptr<Connection>>& held) {
+  // A few attempts: the chosen connection may begin serving a request between the scan and
+  // the claim. The scan reads connections through their raw pointers, which is safe under the
+  // mutex: a connection being destroyed is blocked in Remove() until it is released.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto oldest = connections_.end();
+    std::int64_t oldest_since = 0;
+    for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+      std::int64_t since = it->first->waiting_since();
+      if (since > 0 && (oldest == connections_.end() || since < oldest_since)) {
+        oldest = it;
+        oldest_since = since;
+      }
+    }
+    if (oldest == connections_.end()) return false;
+    std::shared_ptr<Connection> victim = oldest->second.lock();
+    if (victim != nullptr) held.push_back(victim);
+    if (victim == nullptr || victim->TryShed(oldest_since)) {
+      connections_.erase(oldest);  // its Remove() will find nothing left to count
+      return victim != nullptr;
+    }
+  }
+  return false;
+}
+
+bool ConnectionTracker::Crowded() const {
+  std::lock_guard lock(mutex_);
+  return connections_.size() * 2 > max_connections_;
 }
 
 void ConnectionTracker::Remove(const Connection* connection) {
@@ -68,12 +152,25 @@ void ConnectionTracker::ShutdownAll() {
 
 namespace {
 
-constexpr std::size_t kHeaderLimit = 64 * 1024;
+// The request line and header fields. The API server sends under 1 KiB; 16 KiB is Node.js's
+// default (nginx allows 32 KiB, Envoy 60). Each connection may hold this much twice over (read
+// buffer and parsed fields), which --max-connections multiplies: docs/OPERATIONS.md.
+constexpr std::size_t kHeaderLimit = 16 * 1024;
 // A TLS record carries up to 16 KiB: reading one whole takes a typical review (6 KiB) in one
 // pass through the read stack instead of two (3.5 k fewer instructions per request). The
 // buffer is kept per connection: at most 16 MiB over the default 1024 connections.
 constexpr std::size_t kFirstReadBytes = 16384;
 constexpr std::chrono::seconds kTlsShutdownTimeout{1};
+// The most a connection's read buffer holds. Beast's header_limit bounds only the request line
+// and the header fields: a chunk header line (with its extensions) and the trailer section are
+// parsed only once whole in the buffer, so without a cap they grow it without limit. With this
+// cap such a part overflows it, and the request is refused. The body never accumulates here (the
+// parser moves it into the request), and a header at the limit still fits beside a first read.
+constexpr std::size_t kMaxBufferBytes = kHeaderLimit + kFirstReadBytes;
+// How long and how much a refused client may go on sending before the connection is cut (see
+// Linger). A client pushing a body over --max-body-bytes at LAN speed finishes well within.
+constexpr std::chrono::seconds kLingerTime{5};
+constexpr std::size_t kLingerBytes = 64 << 20;
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_version).category();
@@ -89,9 +186,15 @@ class HttpSession : public Connection {
   HttpSession(HttpHandler& handler, const SessionLimits& limits, ConnectionTracker& tracker,
               ServerMetrics& metrics)
       : handler_(handler), limits_(limits), tracker_(tracker), metrics_(metrics) {}
-  ~HttpSession() override { tracker_.Remove(this); }
+  ~HttpSession() override {
+    ReleaseBody();
+    tracker_.Remove(this);
+  }
 
   void Start() override {
+    if (tracker_.Crowded()) {
+      hurry_until_ = std::chrono::steady_clock::now() + kCrowdedFirstRequestTimeout;
+    }
     net::dispatch(derived().stream().get_executor(),
                   beast::bind_front_handler(&Derived::OnStart, Self()));
   }
@@ -108,7 +211,20 @@ class HttpSession : public Connection {
   Derived& derived() { return static_cast<Derived&>(*this); }
   std::shared_ptr<Derived> Self() { return std::static_pointer_cast<Derived>(shared_from_this()); }
   void Expire(std::chrono::milliseconds timeout) {
-    beast::get_lowest_layer(derived().stream()).expires_after(timeout);
+    auto& lowest = beast::get_lowest_layer(derived().stream());
+    if (hurry_until_) {
+      lowest.expires_at(std::min(*hurry_until_, std::chrono::steady_clock::now() + timeout));
+    } else {
+      lowest.expires_after(timeout);
+    }
+  }
+
+  void CloseForShedding() override {
+    net::post(derived().stream().get_executor(), [self = Self()] {
+      Log(LogLevel::kDebug, "connection shed", {{"listener", self->tracker_.listener()}});
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->derived().stream()).socket().close(ignored);
+    });
   }
 
   // One place for transport errors: the connection ends, nothing else does.
@@ -135,6 +251,7 @@ class HttpSession : public Connection {
   // requests, under the header timeout on a fresh connection.
   void StartRead() {
     if (shutting_down_) return derived().Close();
+    if (!MarkWaiting()) return;                   // shed: its socket is being closed
     if (buffer_.size() > 0) return ReadHeader();  // pipelined bytes already here
     waiting_ = true;
     Expire(first_request_ ? limits_.header_timeout : limits_.idle_timeout);
@@ -163,7 +280,21 @@ class HttpSession : public Connection {
 
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
+    if (!MarkServing()) return;
+    hurry_until_.reset();  // the first request has come in time
     const HttpRequest& request = parser_->get();
+    // RFC 9112 6.3: without chunked as the last coding a request's length cannot be known.
+    // Beast then reads no body at all, and the body would be taken for the next request.
+    if (request.find(http::field::transfer_encoding) != request.end() && !parser_->chunked()) {
+      return SendProblem(Problem::kBadHttp,
+                         "bad HTTP: Transfer-Encoding must end with chunked in a request");
+    }
+    if (!ReserveBody()) {
+      metrics_.RecordBodyBudgetRefusal(tracker_.listener());
+      return SendProblem(Problem::kOverloaded,
+                         "too many request bodies in flight; over --max-inflight-body-bytes " +
+                             std::to_string(limits_.max_inflight_body_bytes));
+    }
     auto expect = request.find(http::field::expect);
     if (expect != request.end() && beast::iequals(expect->value(), "100-continue")) {
       continue_ = http::response<http::empty_body>{http::status::continue_, request.version()};
@@ -190,6 +321,10 @@ class HttpSession : public Connection {
       return SendProblem(Problem::kBodyTooLarge,
                          "request body over " + std::to_string(limits_.max_body_bytes) + " bytes");
     }
+    if (ec == http::error::buffer_overflow) {
+      return SendProblem(Problem::kBadHttp, "bad HTTP: a chunk header or the trailer is over " +
+                                                std::to_string(kMaxBufferBytes) + " bytes");
+    }
     if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
       return Fail(ec, "read");
     }
@@ -197,23 +332,51 @@ class HttpSession : public Connection {
     Fail(ec, "read");
   }
 
+  // Reserves the body this request's headers announce: its Content-Length, or the body limit
+  // when chunked (its length is not known before it has been read).
+  bool ReserveBody() {
+    std::size_t bytes = 0;
+    if (auto length = parser_->content_length()) {
+      bytes = static_cast<std::size_t>(*length);  // at most max_body_bytes: Beast checked it
+    } else if (parser_->chunked()) {
+      bytes = limits_.max_body_bytes;
+    }
+    if (bytes == 0) return true;
+    if (!limits_.body_budget->TryReserve(bytes, limits_.max_inflight_body_bytes)) return false;
+    reserved_body_ = bytes;
+    metrics_.AddReservedBodyBytes(static_cast<double>(bytes));
+    return true;
+  }
+
+  void ReleaseBody() {
+    if (reserved_body_ == 0) return;
+    limits_.body_budget->Release(reserved_body_);
+    metrics_.AddReservedBodyBytes(-static_cast<double>(reserved_body_));
+    reserved_body_ = 0;
+  }
+
   void OnBody(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
-    HttpRequest request = parser_->release();
-    const unsigned version = request.version();
-    const bool keep_alive = request.keep_alive();
-    // The session boundary: nothing thrown by a handler may take the connection or the
-    // process down; it becomes a 500 and the webhook's failurePolicy decides.
-    try {
-      response_ = handler_.Handle(request);
-    } catch (const std::exception& e) {
-      Log(LogLevel::kError, "internal error",
-          {{"listener", tracker_.listener()}, {"error", e.what()}});
-      response_ = ProblemResponse(Problem::kInternal, "internal error", version);
-    } catch (...) {
-      Log(LogLevel::kError, "internal error", {{"listener", tracker_.listener()}});
-      response_ = ProblemResponse(Problem::kInternal, "internal error", version);
-    }
+    unsigned version;
+    bool keep_alive;
+    {
+      HttpRequest request = parser_->release();
+      version = request.version();
+      keep_alive = request.keep_alive();
+      // The session boundary: nothing thrown by a handler may take the connection or the
+      // process down; it becomes a 500 and the webhook's failurePolicy decides.
+      try {
+        response_ = handler_.Handle(request);
+      } catch (const std::exception& e) {
+        Log(LogLevel::kError, "internal error",
+            {{"listener", tracker_.listener()}, {"error", e.what()}});
+        response_ = ProblemResponse(Problem::kInternal, "internal error", version);
+      } catch (...) {
+        Log(LogLevel::kError, "internal error", {{"listener", tracker_.listener()}});
+        response_ = ProblemResponse(Problem::kInternal, "internal error", version);
+      }
+    }  // the body is freed here, so its bytes go back to the budget
+    ReleaseBody();
     response_.keep_alive(keep_alive && !shutting_down_);
     Write();
   }
@@ -221,9 +384,41 @@ class HttpSession : public Connection {
   void SendProblem(Problem problem, std::string detail) {
     // The rest of the stream cannot be trusted to be at a message boundary: answer and close.
     unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    parser_.reset();  // with whatever body it had read
+    ReleaseBody();
     response_ = ProblemResponse(problem, detail, version);
     response_.keep_alive(false);
+    linger_ = true;
     Write();
+  }
+
+  // Closes a connection whose client may still be sending (a refused body), as nginx's
+  // lingering close does: closing a socket with unread input makes the kernel send a reset,
+  // and a reset can destroy the answer before the client has read it. So the write side is shut
+  // (FIN after the answer) and the input read and dropped until the client closes, for at most
+  // kLingerTime and kLingerBytes. No TLS close_notify: OpenSSL would then refuse to read on, and
+  // the dropped bytes need no decryption. The buffer is reused, so draining costs no memory.
+  void Linger() {
+    if (!MarkWaiting()) return;
+    auto& lowest = beast::get_lowest_layer(derived().stream());
+    beast::error_code ignored;
+    lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    buffer_.consume(buffer_.size());
+    lowest.expires_after(kLingerTime);
+    Drain();
+  }
+
+  void Drain() {
+    beast::get_lowest_layer(derived().stream())
+        .async_read_some(buffer_.prepare(kFirstReadBytes),
+                         beast::bind_front_handler(&HttpSession::OnDrained, Self()));
+  }
+
+  void OnDrained(beast::error_code ec, std::size_t bytes) {
+    drained_ += bytes;
+    if (!ec && drained_ < kLingerBytes) return Drain();
+    beast::error_code ignored;
+    beast::get_lowest_layer(derived().stream()).socket().close(ignored);
   }
 
   void Write() {
@@ -235,6 +430,7 @@ class HttpSession : public Connection {
 
   void OnWrite(beast::error_code ec, std::size_t) {
     if (ec) return Fail(ec, "write");
+    if (linger_) return Linger();
     if (!response_.keep_alive()) return derived().Close();
     response_ = {};
     StartRead();
@@ -244,13 +440,19 @@ class HttpSession : public Connection {
   const SessionLimits limits_;
   ConnectionTracker& tracker_;
   ServerMetrics& metrics_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{kMaxBufferBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpResponse response_;
   http::response<http::empty_body> continue_;
   bool shutting_down_ = false;
   bool waiting_ = false;  // no request in flight: a handshake or the first bytes are awaited
   bool first_request_ = true;
+  bool linger_ = false;  // the answer is a refusal: input may still be coming
+  std::size_t drained_ = 0;
+  std::size_t reserved_body_ = 0;  // this session's share of limits_.body_budget
+  // Set while the listener was crowded at accept time: the handshake and the first request's
+  // headers must be done by then.
+  std::optional<std::chrono::steady_clock::time_point> hurry_until_;
 };
 
 class TlsSession : public HttpSession<TlsSession> {

@@ -1,16 +1,19 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "server/http.h"
 #include "server/metrics.h"
@@ -18,9 +21,30 @@
 
 namespace stratum_guard::server {
 
-// Per-connection limits against slow or greedy clients.
+// The request body bytes that sessions hold at once: reserved when a request's headers
+// announce its body, released once the request is answered. Thread-safe.
+class BodyBudget {
+ public:
+  // Reserves `bytes` unless the total would pass `capacity`.
+  bool TryReserve(std::size_t bytes, std::size_t capacity);
+  void Release(std::size_t bytes);
+  std::size_t reserved() const { return reserved_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::size_t> reserved_{0};
+};
+
+// Limits against slow or greedy clients: per connection, and for the bodies of all connections
+// together.
 struct SessionLimits {
   std::size_t max_body_bytes = 8 << 20;
+  // The most request body bytes held by all connections together (both ports). A request whose
+  // body would pass it is answered 503 from its headers. The default fits the manifests' 256 MiB
+  // memory limit beside full connections and a parse (docs/OPERATIONS.md has the arithmetic).
+  std::size_t max_inflight_body_bytes = 32 << 20;
+  // Where the bytes above are counted. Copies of these limits share it, so the webhook and the
+  // metrics port (whose limits are a copy of the webhook's) draw from one budget.
+  std::shared_ptr<BodyBudget> body_budget = std::make_shared<BodyBudget>();
   // Allowed for the TLS handshake, for a request's headers (and again for its body, and for
   // writing the answer). A fresh connection must start its first request within it, too.
   std::chrono::milliseconds header_timeout{10'000};
@@ -28,28 +52,72 @@ struct SessionLimits {
   std::chrono::milliseconds idle_timeout{90'000};
 };
 
+// Time a new connection has for its handshake and its first request's headers while its
+// listener is crowded (over half of --max-connections open): a client that sends its headers a
+// byte at a time cannot hold a slot for long, and one that holds a slot idle is shed first.
+inline constexpr std::chrono::milliseconds kCrowdedFirstRequestTimeout{1000};
+
 // One accepted connection. Start() begins its work; Shutdown() asks it to close once the
 // request in flight (if any) is answered. Both are thread-safe.
+//
+// A connection is either serving a request (from its complete headers to its answer written)
+// or waiting on its client: for a handshake, for a request's headers, for the next request on
+// a keep-alive connection, or for a refused client to stop sending. Only a waiting connection
+// may be shed to make room (ConnectionTracker::TryAdd); the state lives here, in atomics, so
+// the tracker can read and claim it from the accepting thread.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  Connection();
   virtual ~Connection() = default;
   virtual void Start() = 0;
   virtual void Shutdown() = 0;
+
+  // Claims this connection for shedding if it has been waiting since `since` (a value read
+  // from waiting_since()), and then closes it on its own loop. False if it has begun serving a
+  // request or was claimed before. Thread-safe.
+  bool TryShed(std::int64_t since);
+  // When the current wait began (steady clock ticks); 0 while a request is served.
+  std::int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+
+ protected:
+  // The session's side of the state. Each returns false once the connection was shed: it must
+  // then stop, its socket is being closed.
+  bool MarkWaiting();  // keeps the start of a wait already under way
+  bool MarkServing();
+  virtual void CloseForShedding() = 0;
+
+ private:
+  static constexpr std::int64_t kShed = -1;
+  std::atomic<std::int64_t> waiting_since_;
 };
 
 // The open connections of one listener: enforces --max-connections and reaches every
 // connection at shutdown. Thread-safe. Must outlive its connections.
+//
+// At the cap, a new connection is not refused while an open one is waiting on its client:
+// the one that has waited longest (an idle keep-alive connection, or a client slowest to send
+// its handshake or headers) is shed to make room, as nginx's reuse of idle connections and
+// Apache's mod_reqtimeout protect fresh clients from slowloris. Only when every connection is
+// serving a request is the new one closed.
 class ConnectionTracker {
  public:
   ConnectionTracker(std::string listener, std::size_t max_connections, ServerMetrics& metrics);
-  // Adds `connection` unless the cap is reached.
+  // Adds `connection`, shedding the longest-waiting connection at the cap; false if none can
+  // be shed or the tracker is draining.
   bool TryAdd(const std::shared_ptr<Connection>& connection);
   void Remove(const Connection* connection);
   std::size_t Count() const;
+  // Whether over half the slots are taken. A new connection must then finish its handshake and
+  // its first request's headers within kCrowdedFirstRequestTimeout.
+  bool Crowded() const;
   void ShutdownAll();
   const std::string& listener() const { return listener_; }
 
  private:
+  // Under mutex_: sheds the connection waiting longest; whether a slot was freed. Keeps the
+  // connections it looked at alive in `held`, to be released after the mutex.
+  bool ShedLongestWaiting(std::vector<std::shared_ptr<Connection>>& held);
+
   const std::string listener_;
   bool draining_ = false;  // set by ShutdownAll: no connection is added after it
   const std::size_t max_connections_;

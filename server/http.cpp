@@ -24,6 +24,7 @@ http::status StatusOf(Problem problem) {
     case Problem::kBodyTooLarge:
       return http::status::payload_too_large;
     case Problem::kNotReady:
+    case Problem::kOverloaded:
       return http::status::service_unavailable;
     case Problem::kInternal:
       return http::status::internal_server_error;
@@ -35,7 +36,11 @@ HttpResponse ProblemResponse(Problem problem, std::string_view detail, unsigned 
   std::string body = "{\"error\":";
   common::AppendJsonString(body, detail);
   body += "}\n";
-  return BodyResponse(StatusOf(problem), std::move(body), "application/json", version);
+  HttpResponse response =
+      BodyResponse(StatusOf(problem), std::move(body), "application/json", version);
+  // Overload passes within moments: the bodies in flight are answered in milliseconds.
+  if (problem == Problem::kOverloaded) response.set(http::field::retry_after, "1");
+  return response;
 }
 
 HttpResponse BodyResponse(http::status status, std::string body, std::string_view content_type,

@@ -20,6 +20,7 @@ enum class Problem {
   kUnsupportedMediaType,  // POST without Content-Type: application/json
   kBodyTooLarge,          // over --max-body-bytes
   kNotReady,              // /readyz before start or while draining
+  kOverloaded,            // over --max-inflight-body-bytes: try again shortly
   kInternal,              // a bug: the webhook's failurePolicy decides
 };
 

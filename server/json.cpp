@@ -93,43 +93,48 @@ bool MayEscapeSurrogate(std::string_view text) {
   return false;
 }
 
-// Forwards SAX events to the document while counting nesting, so that the depth limit is
-// enforced during parsing rather than after a hostile document has been built (and, for the
-// recursive parser, before it recurses). When `check_strings` is set it also refuses strings
-// that are not UTF-8 after unescaping.
-class DepthLimitedHandler {
+// Forwards SAX events to the document while counting nesting and values, so that the depth and
+// value limits are enforced during parsing rather than after a hostile document has been built
+// (and, for the recursive parser, before it recurses). When `check_strings` is set it also refuses
+// strings that are not UTF-8 after unescaping.
+class BoundedHandler {
  public:
-  DepthLimitedHandler(rapidjson::Document& document, int max_depth, bool check_strings)
-      : document_(document), max_depth_(max_depth), check_strings_(check_strings) {}
+  BoundedHandler(rapidjson::Document& document, int max_depth, std::size_t max_values,
+                 bool check_strings)
+      : document_(document),
+        max_depth_(max_depth),
+        values_left_(max_values),
+        check_strings_(check_strings) {}
 
-  bool Null() { return document_.Null(); }
-  bool Bool(bool b) { return document_.Bool(b); }
-  bool Int(int i) { return document_.Int(i); }
-  bool Uint(unsigned u) { return document_.Uint(u); }
-  bool Int64(int64_t i) { return document_.Int64(i); }
-  bool Uint64(uint64_t u) { return document_.Uint64(u); }
-  bool Double(double d) { return document_.Double(d); }
+  bool Null() { return Count() && document_.Null(); }
+  bool Bool(bool b) { return Count() && document_.Bool(b); }
+  bool Int(int i) { return Count() && document_.Int(i); }
+  bool Uint(unsigned u) { return Count() && document_.Uint(u); }
+  bool Int64(int64_t i) { return Count() && document_.Int64(i); }
+  bool Uint64(uint64_t u) { return Count() && document_.Uint64(u); }
+  bool Double(double d) { return Count() && document_.Double(d); }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
-    return document_.RawNumber(s, n, copy);
+    return Count() && document_.RawNumber(s, n, copy);
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) {
-    return CheckString(s, n) && document_.String(s, n, copy);
+    return Count() && CheckString(s, n) && document_.String(s, n, copy);
   }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-    return CheckString(s, n) && document_.Key(s, n, copy);
+    return Count() && CheckString(s, n) && document_.Key(s, n, copy);
   }
-  bool StartObject() { return Enter() && document_.StartObject(); }
+  bool StartObject() { return Count() && Enter() && document_.StartObject(); }
   bool EndObject(rapidjson::SizeType n) {
     --depth_;
     return document_.EndObject(n);
   }
-  bool StartArray() { return Enter() && document_.StartArray(); }
+  bool StartArray() { return Count() && Enter() && document_.StartArray(); }
   bool EndArray(rapidjson::SizeType n) {
     --depth_;
     return document_.EndArray(n);
   }
 
   bool too_deep() const { return too_deep_; }
+  bool too_many() const { return too_many_; }
   // The refused string (in situ: it starts where its JSON text did), or nullptr.
   const char* bad_string() const { return bad_string_; }
 
@@ -141,6 +146,16 @@ class DepthLimitedHandler {
     }
     return true;
   }
+  // Every value (a key too) takes a slot on the document's stack and then in its allocator:
+  // refusing the one past the limit bounds the parse's memory, not only its result.
+  bool Count() {
+    if (values_left_ == 0) {
+      too_many_ = true;
+      return false;
+    }
+    --values_left_;
+    return true;
+  }
   bool CheckString(const char* s, rapidjson::SizeType n) {
     // An escaped \u0000 is a legal NUL inside a string.
     if (!check_strings_ || FirstBadByte({s, n}, false) == std::string_view::npos) return true;
@@ -150,15 +165,18 @@ class DepthLimitedHandler {
 
   rapidjson::Document& document_;
   int max_depth_;
+  std::size_t values_left_;
   bool check_strings_;
   int depth_ = 0;
   bool too_deep_ = false;
+  bool too_many_ = false;
   const char* bad_string_ = nullptr;
 };
 
 }  // namespace
 
-std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document, int max_depth) {
+std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document, int max_depth,
+                             std::size_t max_values) {
   // UTF-8 is checked over the whole text before parsing, instead of RapidJSON's
   // kParseValidateEncodingFlag, which checks string bytes one at a time and cost as much as the
   // rest of the parse. Outside strings JSON allows only ASCII, which the parser enforces, so
@@ -170,7 +188,7 @@ std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document, i
     return "malformed JSON at offset " + std::to_string(bad) +
            (text[bad] == '\0' ? ": NUL byte" : ": invalid UTF-8");
   }
-  DepthLimitedHandler handler(document, max_depth, MayEscapeSurrogate(text));
+  BoundedHandler handler(document, max_depth, max_values, MayEscapeSurrogate(text));
   rapidjson::Reader reader;
   rapidjson::ParseResult result;
   auto generate = [&](rapidjson::Document&) {
@@ -186,6 +204,9 @@ std::string ParseJsonInPlace(std::string& text, rapidjson::Document& document, i
   document.Populate(generate);
   if (handler.too_deep()) {
     return "JSON nested deeper than " + std::to_string(max_depth) + " levels";
+  }
+  if (handler.too_many()) {
+    return "JSON has more than " + std::to_string(max_values) + " values";
   }
   if (handler.bad_string() != nullptr) {
     return "malformed JSON at offset " +

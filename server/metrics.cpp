@@ -43,8 +43,17 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry,
       connections_rejected_(Counters(registry, "stratum_guard_connections_rejected_total",
                                      "Connections closed at once because --max-connections "
                                      "were open, by listener.")),
-      open_connections_(Gauges(registry, "stratum_guard_open_connections",
-                               "Connections open now, by listener.")) {
+      connections_shed_(Counters(registry, "stratum_guard_connections_shed_total",
+                                 "Connections waiting on their client that were closed to make "
+                                 "room for a new one at --max-connections, by listener.")),
+      open_connections_(
+          Gauges(registry, "stratum_guard_open_connections", "Connections open now, by listener.")),
+      body_budget_refusals_(Counters(registry, "stratum_guard_body_budget_refusals_total",
+                                     "Requests answered 503 because their body would pass "
+                                     "--max-inflight-body-bytes, by listener.")),
+      reserved_body_bytes_(Gauges(registry, "stratum_guard_reserved_body_bytes",
+                                  "Request body bytes reserved now, over all connections.")
+                               .Add({})) {
   Gauges(registry, "stratum_guard_build_info",
          "Always 1; labels carry the version and commit of the running binary.")
       .Add({{"version", std::string(common::Version())}, {"commit", std::string(common::Commit())}})
@@ -52,7 +61,9 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry,
   for (std::string_view listener : listeners) {
     for (unsigned code : kCachedCodes) Response(listener, code);
     connections_rejected_.Add({{"listener", std::string(listener)}});
+    connections_shed_.Add({{"listener", std::string(listener)}});
     open_connections_.Add({{"listener", std::string(listener)}});
+    body_budget_refusals_.Add({{"listener", std::string(listener)}});
   }
 }
 
@@ -77,9 +88,19 @@ void ServerMetrics::RecordConnectionRejected(std::string_view listener) {
   connections_rejected_.Add({{"listener", std::string(listener)}}).Increment();
 }
 
+void ServerMetrics::RecordConnectionShed(std::string_view listener) {
+  connections_shed_.Add({{"listener", std::string(listener)}}).Increment();
+}
+
 void ServerMetrics::AddOpenConnections(std::string_view listener, double delta) {
   open_connections_.Add({{"listener", std::string(listener)}}).Increment(delta);
 }
+
+void ServerMetrics::RecordBodyBudgetRefusal(std::string_view listener) {
+  body_budget_refusals_.Add({{"listener", std::string(listener)}}).Increment();
+}
+
+void ServerMetrics::AddReservedBodyBytes(double delta) { reserved_body_bytes_.Increment(delta); }
 
 AdmissionMetrics::AdmissionMetrics(prometheus::Registry& registry)
     : requests_(Counters(registry, "stratum_guard_admission_requests_total",

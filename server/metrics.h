@@ -63,7 +63,12 @@ class ServerMetrics {
   void RecordHttpResponse(std::string_view listener, unsigned code);
   void RecordTlsHandshakeFailure();
   void RecordConnectionRejected(std::string_view listener);
+  // An open connection closed to make room for a new one at --max-connections.
+  void RecordConnectionShed(std::string_view listener);
   void AddOpenConnections(std::string_view listener, double delta);
+  // A request refused because its body would pass --max-inflight-body-bytes.
+  void RecordBodyBudgetRefusal(std::string_view listener);
+  void AddReservedBodyBytes(double delta);
 
  private:
   prometheus::Counter& Response(std::string_view listener, unsigned code);
@@ -75,7 +80,10 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& http_responses_;
   prometheus::Counter& handshake_failures_;
   prometheus::Family<prometheus::Counter>& connections_rejected_;
+  prometheus::Family<prometheus::Counter>& connections_shed_;
   prometheus::Family<prometheus::Gauge>& open_connections_;
+  prometheus::Family<prometheus::Counter>& body_budget_refusals_;
+  prometheus::Gauge& reserved_body_bytes_;
   SeriesCache<prometheus::Counter, 2 * kCodeSlots> response_series_;
 };
 

@@ -45,6 +45,40 @@ TEST(ParseJsonInPlaceTest, DeepHostileNestingNeitherRecursesNorCrashes) {
   EXPECT_NE(ParseJsonInPlace(objects, doc2).find("deeper"), std::string::npos);
 }
 
+TEST(ParseJsonInPlaceTest, CountsEveryValueKeysIncludedUpToTheLimit) {
+  // An object, its key, an array and its two elements: five values.
+  const std::string five = R"({"a":[1,"x"]})";
+  std::string text = five;
+  rapidjson::Document doc;
+  EXPECT_EQ(ParseJsonInPlace(text, doc, kDefaultMaxJsonDepth, 5), "");
+  text = five;
+  rapidjson::Document doc2;
+  EXPECT_EQ(ParseJsonInPlace(text, doc2, kDefaultMaxJsonDepth, 4), "JSON has more than 4 values");
+  for (std::string one :
+       {"null", "true", "-1", "1", "1.5", "18446744073709551615", "\"s\"", "{}", "[]"}) {
+    SCOPED_TRACE(one);
+    std::string two = "[" + one + "]";
+    rapidjson::Document d;
+    EXPECT_EQ(ParseJsonInPlace(two, d, kDefaultMaxJsonDepth, 1), "JSON has more than 1 values");
+  }
+}
+
+// The issue's amplification: an 8 MiB body of small values is refused while it is parsed, at
+// the value limit, instead of being built into a document sixteen times its size.
+TEST(ParseJsonInPlaceTest, RefusesAnArrayOfMillionsOfSmallValues) {
+  std::string text = "[0";
+  while (text.size() < (8u << 20) - 2) text += ",0";
+  text += "]";
+  rapidjson::Document doc;
+  EXPECT_EQ(ParseJsonInPlace(text, doc),
+            "JSON has more than " + std::to_string(kDefaultMaxJsonValues) + " values");
+  // The same bytes as a few long strings are one value each, and pass.
+  std::string strings =
+      "[\"" + std::string(4u << 20, 'a') + "\",\"" + std::string(4u << 20, 'b') + "\"]";
+  rapidjson::Document doc2;
+  EXPECT_EQ(ParseJsonInPlace(strings, doc2), "");
+}
+
 TEST(ParseJsonInPlaceTest, ReportsMalformedJsonWithItsOffset) {
   for (std::string text : {std::string("{\"a\":"), std::string("{'a':1}"), std::string(""),
                            std::string("{} {}"), std::string("nul")}) {

@@ -4,12 +4,18 @@
 #include <rapidjson/document.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "certs/certificates.h"
 #include "common/files.h"
@@ -255,21 +261,33 @@ TEST(ServerE2E, ManyConnectionsAtOnce) {
             kThreads * kRequests);
 }
 
-TEST(ServerE2E, ConnectionsOverTheCapAreClosedAndCounted) {
+TEST(ServerE2E, AtTheCapAnIdleConnectionIsShedAndWithNoneTheNewOneIsClosed) {
   auto s = Serve({"--max-connections", "2"});
   ASSERT_NE(s->port, 0);
   auto first = s->Connect();
   auto second = s->Connect();
+  // Both serving a request (headers read, the two body bytes still to come): none can be shed.
+  for (HttpClient* client : {first.get(), second.get()}) {
+    client->WriteRaw(
+        "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\n\r\n");
+  }
+  ASSERT_TRUE(
+      Eventually([&] { return s->Scrape().Value("stratum_guard_reserved_body_bytes") == 4; }));
   EXPECT_THROW(s->Connect(), boost::system::system_error);
-  EXPECT_EQ(first->Get("/healthz").result_int(), 200u);
   EXPECT_EQ(
       s->Scrape().Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}), 1);
-  second.reset();  // closing one makes room again, once the server has seen the close
-  ASSERT_TRUE(Eventually([&] {
-    return s->Scrape().Value("stratum_guard_open_connections", {{"listener", "webhook"}}) == 1;
-  }));
-  auto again = s->Connect();
-  EXPECT_EQ(again->Get("/healthz").result_int(), 200u);
+  // The first is answered, and then waits idle for its next request: it makes room.
+  first->WriteRaw("{}");
+  EXPECT_EQ(first->ReadResponse().result_int(), 400u);
+  auto third = s->Connect();
+  EXPECT_EQ(third->Get("/healthz").result_int(), 200u);
+  EXPECT_TRUE(first->ClosedByPeerWithin(5s));
+  second->WriteRaw("{}");
+  EXPECT_EQ(second->ReadResponse().result_int(), 400u);  // never interrupted
+  auto metrics = s->Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 1);
+  EXPECT_EQ(metrics.Value("stratum_guard_open_connections", {{"listener", "webhook"}}), 2);
 }
 
 // --- Bad input ------------------------------------------------------------------------------
@@ -325,9 +343,8 @@ TEST(ServerE2E, EveryBadInputGetsItsStatusAndTheServerGoesOn) {
     Response ok = s->Post(review);
     EXPECT_EQ(ok.result_int(), 200u);
   }
-  // Over the body limit: answered 413 from the headers alone, and that connection closes. (The
-  // body is not sent: a server that closes with unread data makes the kernel reset the
-  // connection, which can drop the answer before the client reads it.)
+  // Over the body limit: answered 413 from the headers alone, and that connection closes. (With
+  // the body sent too: ARefusedBodyStillGetsItsAnswer.)
   {
     auto client = s->Connect();
     client->WriteRaw(
@@ -376,6 +393,227 @@ TEST(ServerE2E, SlowClientsAreCutByTheTimeouts) {
   auto no_handshake = HttpClient::Plain("127.0.0.1", s->port);
   EXPECT_TRUE(no_handshake->ClosedByPeerWithin(10s));
   EXPECT_EQ(s->Post(fixtures::DeploymentReview("nginx")).result_int(), 200u);
+}
+
+// --- Hostile HTTP (issue 15) -----------------------------------------------------------------
+
+constexpr std::string_view kChunkedPost =
+    "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+
+// Reads the answer to a request the server refuses: `status`, an error naming `error_part`,
+// and the connection closed after it.
+void ExpectRefusal(HttpClient& client, unsigned status, std::string_view error_part) {
+  Response r = client.ReadResponse();
+  EXPECT_EQ(r.result_int(), status);
+  EXPECT_NE(r.body().find(error_part), std::string::npos) << r.body();
+  EXPECT_FALSE(r.keep_alive());
+  EXPECT_TRUE(client.ClosedByPeerWithin(10s));
+}
+
+// Sends `head` and then `filler` bytes of a message part that never ends, and expects the
+// server to refuse it without waiting for its end: the answer comes while the part is still
+// open, so the server stopped buffering after at most its read-buffer cap (32 KiB), not after
+// the megabyte sent or the one still to come. Before the cap, it read on until the header timeout.
+void ExpectRefusedWhileOpen(HttpClient& client, std::string_view head, std::size_t filler) {
+  client.WriteRaw(head);
+  client.WriteRaw(std::string(filler, 'a'));
+  ExpectRefusal(client, 400, "chunk header or the trailer is over 32768 bytes");
+}
+
+TEST(ServerE2E, ChunkExtensionsAndTrailersAreBoundedOnBothPorts) {
+  auto s = Serve({"--header-timeout", "3s"});
+  ASSERT_NE(s->port, 0);
+  const std::string review = fixtures::DeploymentReview("nginx");
+  {
+    SCOPED_TRACE("a chunked review with a small extension and trailer is judged");
+    auto client = s->Connect();
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx", review.size());
+    client->WriteRaw(std::string(kChunkedPost) + size + ";name=value\r\n" + review +
+                     "\r\n0\r\nX-Trailer: t\r\n\r\n");
+    EXPECT_EQ(client->ReadResponse().result_int(), 200u);
+  }
+  {
+    SCOPED_TRACE("a chunk extension that never ends, over TLS");
+    auto client = s->Connect();
+    ExpectRefusedWhileOpen(*client, std::string(kChunkedPost) + "10;ext=", 1 << 20);
+  }
+  {
+    SCOPED_TRACE("a trailer that never ends, over TLS");
+    auto client = s->Connect();
+    ExpectRefusedWhileOpen(*client,
+                           std::string(kChunkedPost) + "2\r\n{}\r\n0\r\nX-Trailer: ", 1 << 20);
+  }
+  {
+    SCOPED_TRACE("a chunk extension that never ends, on the metrics port");
+    auto client = HttpClient::Plain("127.0.0.1", s->metrics_port);
+    ExpectRefusedWhileOpen(*client,
+                           "GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "10;ext=",
+                           1 << 20);
+  }
+  EXPECT_EQ(s->Post(review).result_int(), 200u);
+  EXPECT_EQ(s->Scrape().Value("stratum_guard_http_responses_total",
+                              {{"listener", "webhook"}, {"code", "400"}}),
+            2);
+}
+
+TEST(ServerE2E, TransferEncodingNotEndingInChunkedIsRefusedAndCloses) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  for (std::string_view coding : {"gzip", "chunked, gzip"}) {
+    SCOPED_TRACE(coding);
+    auto client = s->Connect();
+    // Before, the first request was answered with no body and the "body" as a second request.
+    client->WriteRaw("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " +
+                     std::string(coding) + "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    ExpectRefusal(*client, 400, "Transfer-Encoding must end with chunked");
+  }
+  EXPECT_EQ(s->Post(fixtures::DeploymentReview("nginx")).result_int(), 200u);
+}
+
+TEST(ServerE2E, ARefusedBodyStillGetsItsAnswer) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  // 24 MiB, more than the kernel buffers on both ends hold: the server must read what it
+  // refused, or the client's writes fail on a reset (before, they did) and the 413 is lost.
+  constexpr std::size_t kBody = 24 << 20;
+  auto client = s->Connect();
+  EXPECT_NO_THROW(client->WriteRaw(
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(kBody) + "\r\n\r\n" + std::string(kBody, ' ')));
+  ExpectRefusal(*client, 413, "over 8388608 bytes");
+  EXPECT_EQ(s->Post(fixtures::DeploymentReview("nginx")).result_int(), 200u);
+}
+
+TEST(ServerE2E, AReviewOfMillionsOfSmallValuesIsRefusedWhileParsed) {
+  auto s = Serve();
+  ASSERT_NE(s->port, 0);
+  // 8 MiB of "[0,0,...": 4 million values, which parsed whole took 128 MiB.
+  std::string body = "[0";
+  while (body.size() < (8u << 20) - 2) body += ",0";
+  body += "]";
+  Response r = s->Post(std::move(body));
+  EXPECT_EQ(r.result_int(), 400u);
+  EXPECT_NE(r.body().find("JSON has more than 524288 values"), std::string::npos) << r.body();
+  EXPECT_EQ(s->Post(fixtures::DeploymentReview("nginx")).result_int(), 200u);
+}
+
+// Starts a request whose headers announce `length` bytes of body, and sends none of it: the
+// server holds the reservation until the body comes or the header timeout cuts the client.
+std::unique_ptr<HttpClient> HoldBody(const Served& s, std::size_t length) {
+  auto client = s.Connect();
+  client->WriteRaw(
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(length) + "\r\n\r\n");
+  return client;
+}
+
+TEST(ServerE2E, BodiesInFlightShareOneBudgetAndTheOverflowIsRefused) {
+  auto s = Serve({"--max-body-bytes", "600000", "--max-inflight-body-bytes", "1000000"});
+  ASSERT_NE(s->port, 0);
+  const std::string review = fixtures::DeploymentReview("nginx");
+  ASSERT_LT(review.size(), 1000000u - 600000u);
+  auto holder = HoldBody(*s, 600000);
+  ASSERT_TRUE(
+      Eventually([&] { return s->Scrape().Value("stratum_guard_reserved_body_bytes") == 600000; }));
+  {
+    SCOPED_TRACE("a second large body does not fit beside the first: 503 from its headers");
+    auto refused = HoldBody(*s, 500000);
+    Response r = refused->ReadResponse();
+    EXPECT_EQ(r.result_int(), 503u);
+    EXPECT_EQ(r[http::field::retry_after], "1");
+    EXPECT_NE(r.body().find("--max-inflight-body-bytes 1000000"), std::string::npos) << r.body();
+    EXPECT_FALSE(r.keep_alive());
+  }
+  {
+    SCOPED_TRACE("the same body on the metrics port draws from the same budget");
+    auto metrics = HttpClient::Plain("127.0.0.1", s->metrics_port);
+    metrics->WriteRaw("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n");
+    EXPECT_TRUE(Eventually(
+        [&] { return s->Scrape().Value("stratum_guard_reserved_body_bytes") == 660000; }));
+  }
+  // A small review still fits, on a fresh connection and on the holder's neighbour.
+  EXPECT_EQ(s->Post(review).result_int(), 200u);
+  // The holder's body arrives: it is judged and its bytes go back to the budget.
+  holder->WriteRaw(std::string(600000, ' '));
+  EXPECT_EQ(holder->ReadResponse().result_int(), 400u);  // blanks are no JSON, but were read
+  auto metrics = s->Scrape();
+  EXPECT_EQ(metrics.Value("stratum_guard_body_budget_refusals_total", {{"listener", "webhook"}}),
+            1);
+  EXPECT_EQ(metrics.Value("stratum_guard_http_responses_total",
+                          {{"listener", "webhook"}, {"code", "503"}}),
+            1);
+  auto again = HoldBody(*s, 500000);
+  again->WriteRaw(std::string(500000, ' '));
+  EXPECT_EQ(again->ReadResponse().result_int(), 400u);  // not 503: the budget was released
+}
+
+// The issue's slowloris, scaled to the cap: 60 clients for 40 slots send their headers a byte
+// at a time and reconnect when cut. Before, they held every slot and a fresh client (the API
+// server's) was closed at once; now the longest-waiting is shed for it, and while the port is
+// crowded a first request must come within a second.
+TEST(ServerE2E, SlowClientsHoldingEverySlotCannotKeepAFreshClientOut) {
+  auto s = Serve({"--max-connections", "40"});
+  ASSERT_NE(s->port, 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> cut{0};
+  std::vector<std::thread> loris;
+  for (int t = 0; t < 3; ++t) {
+    loris.emplace_back([&] {
+      const std::string head =
+          "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+      std::vector<std::pair<std::unique_ptr<HttpClient>, std::size_t>> clients;
+      while (!stop) {
+        while (clients.size() < 20 && !stop) {
+          try {
+            clients.emplace_back(HttpClient::Tls("127.0.0.1", s->port, s->tls, 2s), 0);
+          } catch (const std::exception&) {
+            ++cut;  // shed during its handshake
+          }
+        }
+        for (auto& [client, sent] : clients) {
+          try {
+            client->WriteRaw(std::string_view(head).substr(sent % head.size(), 1));
+            ++sent;
+          } catch (const std::exception&) {
+            ++cut;
+            client.reset();
+          }
+        }
+        std::erase_if(clients, [](const auto& c) { return c.first == nullptr; });
+        std::this_thread::sleep_for(50ms);  // the drip rate of the load, not a synchronisation
+      }
+    });
+  }
+  ASSERT_TRUE(Eventually([&] {
+    return s->Scrape().Value("stratum_guard_open_connections", {{"listener", "webhook"}}) >= 40 &&
+           cut > 20;
+  }));
+  const std::string review = fixtures::DeploymentReview("nginx");
+  std::vector<double> ms;
+  for (int i = 0; i < 20; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    Response r;
+    EXPECT_NO_THROW(r = s->Post(review));
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+    EXPECT_EQ(r.result_int(), 200u);
+  }
+  stop = true;
+  for (auto& thread : loris) thread.join();
+  std::sort(ms.begin(), ms.end());
+  RecordProperty("fresh_request_ms_median", std::to_string(ms[ms.size() / 2]));
+  RecordProperty("fresh_request_ms_max", std::to_string(ms.back()));
+  std::cout << "fresh requests under slowloris: median " << ms[ms.size() / 2] << " ms, max "
+            << ms.back() << " ms\n";
+  EXPECT_LT(ms[ms.size() / 2], 100);  // the issue's bound; the maximum is left to a busy CI
+  auto metrics = s->Scrape();
+  EXPECT_GE(metrics.Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 20);
+  EXPECT_EQ(metrics.Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}),
+            0);
 }
 
 TEST(ServerE2E, PlainHttpOnTheTlsPortClosesOnlyThatConnection) {
@@ -830,6 +1068,8 @@ TEST(ServerE2E, BadFlagsExitWithAUsageOrConfigurationError) {
       {{"serve", "--enforcement", "dryrun"}, 2},
       {{"serve", "--enforcement="}, 2},
       {{"serve", "--policy", dir.File("bad-enforcement.yaml")}, 2},
+      {{"serve", "--max-inflight-body-bytes", "0"}, 2},
+      {{"serve", "--max-inflight-body-bytes", "1000", "--max-body-bytes", "1001"}, 2},
   };
   std::ofstream(dir.File("broken.yaml")) << "rules: [\n";
   std::ofstream(dir.File("bad-enforcement.yaml")) << "enforcement: off\n"

@@ -4,15 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "certs/certificates.h"
 #include "common/file_watcher.h"
 #include "common/reloader.h"
 #include "server/address.h"
+#include "server/connection.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/process_metrics.h"
@@ -35,7 +38,139 @@ TEST(HttpTest, EveryProblemHasItsStatus) {
   EXPECT_EQ(StatusOf(Problem::kUnsupportedMediaType), http::status::unsupported_media_type);
   EXPECT_EQ(StatusOf(Problem::kBodyTooLarge), http::status::payload_too_large);
   EXPECT_EQ(StatusOf(Problem::kNotReady), http::status::service_unavailable);
+  EXPECT_EQ(StatusOf(Problem::kOverloaded), http::status::service_unavailable);
   EXPECT_EQ(StatusOf(Problem::kInternal), http::status::internal_server_error);
+}
+
+TEST(HttpTest, OnlyAnOverloadedAnswerSaysWhenToRetry) {
+  EXPECT_EQ(ProblemResponse(Problem::kOverloaded, "busy", 11)[http::field::retry_after], "1");
+  EXPECT_EQ(ProblemResponse(Problem::kNotReady, "not ready", 11).count(http::field::retry_after),
+            0u);
+}
+
+class FakeConnection : public Connection {
+ public:
+  void Start() override {}
+  void Shutdown() override {}
+  bool Wait() { return MarkWaiting(); }
+  bool Serve() { return MarkServing(); }
+  int closed = 0;
+
+ protected:
+  void CloseForShedding() override { ++closed; }
+};
+
+std::shared_ptr<FakeConnection> Fake() { return std::make_shared<FakeConnection>(); }
+
+TEST(ConnectionTrackerTest, AtTheCapShedsTheLongestWaitingConnection) {
+  prometheus::Registry registry;
+  ServerMetrics metrics(registry, {"webhook", "metrics"});
+  ConnectionTracker tracker("webhook", 3, metrics);
+  auto handshaking = Fake();  // waiting since it was accepted
+  auto serving = Fake();
+  auto idle = Fake();
+  ASSERT_TRUE(tracker.TryAdd(handshaking));
+  ASSERT_TRUE(tracker.TryAdd(serving));
+  ASSERT_TRUE(tracker.TryAdd(idle));
+  ASSERT_TRUE(serving->Serve());
+  ASSERT_TRUE(idle->Serve());
+  ASSERT_TRUE(idle->Wait());  // back to waiting for its next request: the newest wait
+  EXPECT_TRUE(tracker.Crowded());
+
+  auto first = Fake();
+  EXPECT_TRUE(tracker.TryAdd(first));
+  EXPECT_EQ(handshaking->closed, 1);  // the oldest wait, not the one serving
+  EXPECT_EQ(idle->closed, 0);
+  EXPECT_EQ(tracker.Count(), 3u);
+  // Shed, it must stop: neither serving nor waiting again is allowed.
+  EXPECT_FALSE(handshaking->Serve());
+  EXPECT_FALSE(handshaking->Wait());
+
+  auto second = Fake();
+  EXPECT_TRUE(tracker.TryAdd(second));
+  EXPECT_EQ(idle->closed, 1);
+  EXPECT_EQ(serving->closed, 0);
+  // Once every connection serves a request, a newcomer is refused.
+  ASSERT_TRUE(first->Serve());
+  ASSERT_TRUE(second->Serve());
+  EXPECT_FALSE(tracker.TryAdd(Fake()));
+  EXPECT_EQ(serving->closed, 0);
+  EXPECT_EQ(tracker.Count(), 3u);
+
+  // A shed connection's own Remove() later does not free a second slot.
+  tracker.Remove(handshaking.get());
+  tracker.Remove(idle.get());
+  EXPECT_EQ(tracker.Count(), 3u);
+  MetricsHandler handler({&registry});
+  HttpRequest request{http::verb::get, "/metrics", 11};
+  std::string error;
+  auto text = testing::ParsePrometheusText(handler.Handle(request).body(), &error);
+  ASSERT_TRUE(text) << error;
+  EXPECT_EQ(text->Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 2);
+  EXPECT_EQ(text->Value("stratum_guard_open_connections", {{"listener", "webhook"}}), 3);
+}
+
+TEST(ConnectionTrackerTest, AConnectionThatBeganServingCannotBeShed) {
+  auto connection = Fake();
+  const std::int64_t since = connection->waiting_since();
+  ASSERT_GT(since, 0);
+  ASSERT_TRUE(connection->Serve());
+  EXPECT_FALSE(connection->TryShed(since));
+  EXPECT_EQ(connection->closed, 0);
+  ASSERT_TRUE(connection->Wait());
+  EXPECT_FALSE(connection->TryShed(since));  // a stale reading of an earlier wait
+  EXPECT_TRUE(connection->TryShed(connection->waiting_since()));
+  EXPECT_FALSE(connection->TryShed(connection->waiting_since()));  // claimed once only
+  EXPECT_EQ(connection->closed, 1);
+}
+
+TEST(ConnectionTrackerTest, NothingIsAddedWhileDraining) {
+  prometheus::Registry registry;
+  ServerMetrics metrics(registry, {"webhook", "metrics"});
+  ConnectionTracker tracker("metrics", 2, metrics);
+  auto waiting = Fake();
+  ASSERT_TRUE(tracker.TryAdd(waiting));
+  EXPECT_FALSE(tracker.Crowded());
+  tracker.ShutdownAll();
+  EXPECT_FALSE(tracker.TryAdd(Fake()));
+  EXPECT_EQ(waiting->closed, 0);
+}
+
+TEST(BodyBudgetTest, ReservesUpToTheCapacityAndNoFurther) {
+  BodyBudget budget;
+  EXPECT_TRUE(budget.TryReserve(600, 1000));
+  EXPECT_FALSE(budget.TryReserve(401, 1000));
+  EXPECT_TRUE(budget.TryReserve(400, 1000));
+  EXPECT_EQ(budget.reserved(), 1000u);
+  EXPECT_FALSE(budget.TryReserve(1, 1000));
+  budget.Release(600);
+  EXPECT_TRUE(budget.TryReserve(600, 1000));
+  // A request larger than the whole budget never fits, and does not wrap around.
+  budget.Release(1000);
+  EXPECT_FALSE(budget.TryReserve(1001, 1000));
+  EXPECT_FALSE(budget.TryReserve(static_cast<std::size_t>(-1), 1000));
+  EXPECT_EQ(budget.reserved(), 0u);
+}
+
+TEST(BodyBudgetTest, NeverPassesItsCapacityUnderConcurrentReservations) {
+  BodyBudget budget;
+  constexpr std::size_t kCapacity = 1000;
+  std::atomic<std::size_t> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10'000; ++i) {
+        if (budget.TryReserve(7, kCapacity)) {
+          granted += 7;
+          EXPECT_LE(budget.reserved(), kCapacity);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(budget.reserved(), granted.load());
+  EXPECT_LE(granted.load(), kCapacity);
+  EXPECT_GT(granted.load(), kCapacity - 7);
 }
 
 TEST(HttpTest, ProblemResponseIsJson) {
