@@ -53,7 +53,7 @@ TEST_F(SweeperLogicTest, DeletesMinersAcrossNamespacesAndLeavesTheRest) {
   Miner("team-b", "miner-2");
   Miner("miner-lab", "miner-exempt");
   policies_.Set(policy::Policy::Compile(
-      std::string(policy::Policy::DefaultText()) + "\nexemptions:\n  namespaces: [miner-lab]\n",
+      "exemptions:\n  namespaces: [miner-lab]\n" + std::string(policy::Policy::DefaultText()),
       "<default + miner-lab exemption>"));
   options_.page_size = 7;
   SweepReport report = Sweep();
@@ -221,6 +221,7 @@ rules:
       images: [xmrig]
     exempt:
       namespaces: [team-a]
+end: stratum-guard-policy
 )";
 
 TEST_F(SweeperLogicTest, ExemptionsAreCountedAndNamedInEventsAndTheReport) {
