@@ -52,6 +52,9 @@ struct Options {
   std::size_t max_candidates = 10'000;
 };
 
+// The longest pause a server's Retry-After buys before a list or a delete is retried.
+inline constexpr std::chrono::minutes kMaxRetryAfter{10};
+
 // What a pass did to one pod that had a deny finding.
 enum class PodAction {
   kDeleted,      // DELETE accepted
