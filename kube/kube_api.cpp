@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 namespace stratum_guard::kube {
 
@@ -28,6 +29,42 @@ std::string_view MetadataString(const rapidjson::Value& object, std::string_view
   const rapidjson::Value* metadata = common::JsonMember(object, "metadata");
   if (metadata == nullptr) return {};
   return common::JsonString(*metadata, name);
+}
+
+KubeError DecodePodList(const rapidjson::Value& list, const PodVisitor& visit, ListPage* page) {
+  const rapidjson::Value* items = common::JsonMember(list, "items");
+  if (items != nullptr && !items->IsArray() && !items->IsNull()) {
+    return KubeError::Decode("pod list: items is not an array");
+  }
+  page->resource_version = std::string(MetadataString(list, "resourceVersion"));
+  page->continue_token = std::string(MetadataString(list, "continue"));
+  if (items == nullptr || items->IsNull()) return {};
+  for (const auto& pod : items->GetArray()) visit(pod);
+  return {};
+}
+
+KubeError DecodeWatchEvent(std::string& line, const WatchVisitor& visit, bool* more) {
+  rapidjson::Document event;
+  event.ParseInsitu(line.data());
+  if (event.HasParseError() || !event.IsObject()) {
+    return KubeError::Decode("watch: an event is not a JSON object");
+  }
+  std::string_view type = common::JsonString(event, "type");
+  const rapidjson::Value* object = common::JsonMember(event, "object");
+  if (object == nullptr) return KubeError::Decode("watch: event without object");
+  static constexpr std::pair<std::string_view, WatchEventType> kTypes[] = {
+      {"ADDED", WatchEventType::kAdded},
+      {"MODIFIED", WatchEventType::kModified},
+      {"DELETED", WatchEventType::kDeleted},
+      {"BOOKMARK", WatchEventType::kBookmark},
+      {"ERROR", WatchEventType::kError}};
+  for (const auto& [name, t] : kTypes) {
+    if (name == type) {
+      *more = visit(t, *object);
+      return {};
+    }
+  }
+  return KubeError::Decode("watch: unknown event type \"" + std::string(type) + "\"");
 }
 
 namespace {

@@ -121,4 +121,12 @@ std::optional<common::Clock::Wall> ParseTime(std::string_view text);
 // object.metadata.<name> as a string, or "".
 std::string_view MetadataString(const rapidjson::Value& object, std::string_view name);
 
+// The decoders under KubeClient's list and watch, apart from the transport, so that tests and
+// fuzz targets give them hostile bytes without a server.
+// One page of a v1 PodList, already parsed: its metadata into `page`, then `visit` per item.
+KubeError DecodePodList(const rapidjson::Value& list, const PodVisitor& visit, ListPage* page);
+// One line of a watch stream, parsed in place (`line` is modified): the visitor's call, whose
+// answer goes to `*more`, or the error that ends the watch.
+KubeError DecodeWatchEvent(std::string& line, const WatchVisitor& visit, bool* more);
+
 }  // namespace stratum_guard::kube

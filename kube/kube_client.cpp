@@ -164,21 +164,21 @@ KubeError KubeClient::ListPods(const std::string& continue_token, int limit,
   std::string storage;
   rapidjson::Document doc;
   if (KubeError e = impl_->Json("GET", target, "", &storage, &doc); !e.ok()) return e;
-  const rapidjson::Value* items = common::JsonMember(doc, "items");
-  if (items != nullptr && !items->IsArray() && !items->IsNull()) {
-    return KubeError::Decode("pod list: items is not an array");
-  }
-  page->resource_version = std::string(MetadataString(doc, "resourceVersion"));
-  page->continue_token = std::string(MetadataString(doc, "continue"));
-  if (items == nullptr || items->IsNull()) return {};
-  std::size_t n = items->Size();
-  std::size_t held = pods_held_.fetch_add(n) + n;
-  std::size_t seen = max_pods_held_.load();
-  while (held > seen && !max_pods_held_.compare_exchange_weak(seen, held)) {
-  }
-  for (const auto& pod : items->GetArray()) visit(pod);
-  pods_held_.fetch_sub(n);
-  return {};
+  // Pods of this page held parsed in memory: counted as they are visited, released after.
+  std::size_t visited = 0;
+  KubeError e = DecodePodList(
+      doc,
+      [&](const rapidjson::Value& pod) {
+        ++visited;
+        std::size_t held = pods_held_.fetch_add(1) + 1;
+        std::size_t seen = max_pods_held_.load();
+        while (held > seen && !max_pods_held_.compare_exchange_weak(seen, held)) {
+        }
+        visit(pod);
+      },
+      page);
+  pods_held_.fetch_sub(visited);
+  return e;
 }
 
 KubeError KubeClient::GetPod(const std::string& ns, const std::string& name,
@@ -286,35 +286,6 @@ KubeError KubeClient::DeletePolicyReport(const std::string& ns, const std::strin
   return impl_->Json("DELETE", PolicyReportPath(ns, name), "", nullptr, nullptr);
 }
 
-namespace {
-
-// One line of a watch stream as the visitor's call, or the error that ends the watch.
-KubeError VisitEvent(std::string& line, const WatchVisitor& visit, bool* more) {
-  rapidjson::Document event;
-  event.ParseInsitu(line.data());
-  if (event.HasParseError() || !event.IsObject()) {
-    return KubeError::Decode("watch: an event is not a JSON object");
-  }
-  std::string_view type = common::JsonString(event, "type");
-  const rapidjson::Value* object = common::JsonMember(event, "object");
-  if (object == nullptr) return KubeError::Decode("watch: event without object");
-  static constexpr std::pair<std::string_view, WatchEventType> kTypes[] = {
-      {"ADDED", WatchEventType::kAdded},
-      {"MODIFIED", WatchEventType::kModified},
-      {"DELETED", WatchEventType::kDeleted},
-      {"BOOKMARK", WatchEventType::kBookmark},
-      {"ERROR", WatchEventType::kError}};
-  for (const auto& [name, t] : kTypes) {
-    if (name == type) {
-      *more = visit(t, *object);
-      return {};
-    }
-  }
-  return KubeError::Decode("watch: unknown event type \"" + std::string(type) + "\"");
-}
-
-}  // namespace
-
 KubeError KubeClient::WatchPods(const std::string& resource_version, int timeout_seconds,
                                 const WatchVisitor& visit, const common::CancelCheck& cancelled) {
   https::Request request;
@@ -331,7 +302,7 @@ KubeError KubeClient::WatchPods(const std::string& resource_version, int timeout
       request, idle, &res,
       [&](std::string& line) {
         bool more = true;
-        decode_error = VisitEvent(line, visit, &more);
+        decode_error = DecodeWatchEvent(line, visit, &more);
         return more && decode_error.ok();
       },
       impl_->Cancel(cancelled));

@@ -6,6 +6,8 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 
 // yaml-cpp 0.7's node/impl.h trips GCC 12's -Wdangling-pointer (a false positive in its
 // operator[]); the warning is about their header, not this file.
@@ -25,6 +27,30 @@ std::string Lower(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return s;
+}
+
+std::string_view TrimWhitespace(std::string_view s) {
+  const std::size_t begin = s.find_first_not_of(" \t\r");
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(" \t\r") - begin + 1);
+}
+
+// The last line that is neither blank nor a comment, and its 1-based number (0 when none).
+std::pair<std::string_view, int> LastMeaningfulLine(std::string_view text) {
+  std::string_view last;
+  int last_number = 0;
+  int number = 0;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    const std::string_view line = TrimWhitespace(text.substr(0, end));
+    ++number;
+    if (!line.empty() && line.front() != '#') {
+      last = line;
+      last_number = number;
+    }
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+  }
+  return {last, last_number};
 }
 
 int Line(const YAML::Node& node) {
@@ -439,6 +465,13 @@ void Loader::ParseRule(const YAML::Node& node) {
 }
 
 std::unique_ptr<Policy::Impl> Loader::Load(std::string_view yaml_text) {
+  // Before the YAML: a cut-off file is most often also broken YAML, and the operator should
+  // read why it is refused rather than a syntax error at its last line.
+  if (auto [last, line] = LastMeaningfulLine(yaml_text); last != kPolicyEndLine) {
+    Fail(line, "the policy does not end with \"" + std::string(kPolicyEndLine) +
+                   "\": the file is incomplete (cut off, or read while being written), or its "
+                   "last line is missing");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml_text));
@@ -446,7 +479,13 @@ std::unique_ptr<Policy::Impl> Loader::Load(std::string_view yaml_text) {
     Fail(e.mark.line < 0 ? 0 : e.mark.line + 1, "YAML syntax error: " + e.msg);
   }
   if (!root.IsMap()) Fail(root, "a policy must be a mapping with \"version\" and \"rules\"");
-  CheckKeys(root, "policy", {"version", "enforcement", "exemptions", "rules"});
+  CheckKeys(root, "policy", {"version", "enforcement", "exemptions", "rules", kPolicyEndKey});
+  // The line above may belong to another YAML document of the file (after a `---`).
+  const YAML::Node end = root[std::string(kPolicyEndKey)];
+  if (!end || !end.IsScalar() || end.Scalar() != kPolicyEndValue) {
+    Fail(end ? end : root, "the policy mapping has no \"" + std::string(kPolicyEndLine) +
+                               "\" (it must be its last key, in the file's first YAML document)");
+  }
   if (!root["version"]) Fail(root, "policy has no \"version\" (use version: 1)");
   if (Scalar(root["version"], "version") != "1") {
     Fail(root["version"], "unsupported version \"" + root["version"].Scalar() + "\" (use 1)");

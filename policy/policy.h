@@ -30,6 +30,13 @@ class PolicyError : public std::runtime_error {
   std::string problem_;
 };
 
+// The line every policy must end with (comments and blank lines may follow it). A file cut off
+// anywhere, or read while it is still being written, lacks it and is refused, where it could
+// otherwise load as a valid policy with rules or image lists silently missing.
+inline constexpr std::string_view kPolicyEndKey = "end";
+inline constexpr std::string_view kPolicyEndValue = "stratum-guard-policy";
+inline constexpr std::string_view kPolicyEndLine = "end: stratum-guard-policy";
+
 struct RuleInfo {
   std::string id;
   std::string description;

@@ -51,6 +51,15 @@ prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& r, cons
   return prometheus::BuildGauge().Name(name).Help(help).Register(r);
 }
 
+// The pause before retrying a failed call: the server's Retry-After wins over our own backoff,
+// capped at kMaxRetryAfter, because any Retry-After is honoured as sent (a broken proxy's
+// "Retry-After: 999999" would otherwise park the sweeper for 11 days: no list, no watch, no
+// deletion).
+std::chrono::milliseconds RetryWait(const kube::KubeError& e, kube::Backoff& backoff) {
+  if (!e.retry_after) return backoff.Next();
+  return std::min<std::chrono::milliseconds>(kMaxRetryAfter, *e.retry_after);
+}
+
 const policy::Finding* FirstDeny(const PodOutcome& pod) {
   for (const auto& f : pod.findings) {
     if (f.action == policy::Action::kDeny) return &f;
@@ -393,11 +402,7 @@ PodAction Sweeper::Delete(PodOutcome& pod, const common::CancelCheck& cancelled)
           {{"namespace", pod.namespace_}, {"pod", pod.name}, {"error", pod.error}});
       return PodAction::kFailed;
     }
-    // The server's Retry-After wins over our own backoff (capped: a broken proxy must not
-    // park the sweeper for hours).
-    auto wait = e.retry_after
-                    ? std::min<std::chrono::milliseconds>(std::chrono::minutes(10), *e.retry_after)
-                    : backoff.Next();
+    auto wait = RetryWait(e, backoff);
     Log(LogLevel::kWarn, "sweeper: delete failed, retrying",
         {{"namespace", pod.namespace_},
          {"pod", pod.name},
@@ -488,8 +493,9 @@ bool Sweeper::ListAndJudge(const policy::Policy& policy, const common::CancelChe
       }
       errors_.Add({{"reason", "list"}}).Increment();
       if (e.IsRetriable() && ++attempts < options_.delete_attempts) {
-        auto wait = e.retry_after ? std::chrono::milliseconds(*e.retry_after) : backoff.Next();
-        Log(LogLevel::kWarn, "sweeper: list failed, retrying", {{"error", e.ToString()}});
+        auto wait = RetryWait(e, backoff);
+        Log(LogLevel::kWarn, "sweeper: list failed, retrying",
+            {{"error", e.ToString()}, {"retry_in_ms", static_cast<std::int64_t>(wait.count())}});
         if (!clock_.SleepFor(wait, cancelled)) return false;
         continue;  // the same page again
       }

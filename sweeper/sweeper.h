@@ -58,6 +58,9 @@ struct Options {
   std::size_t policy_report_max_results = 1'000;  // per report: one etcd object stays small
 };
 
+// The longest pause a server's Retry-After buys before a list or a delete is retried.
+inline constexpr std::chrono::minutes kMaxRetryAfter{10};
+
 // What a pass did to one pod that had a deny finding.
 enum class PodAction {
   kDeleted,      // DELETE accepted

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "kube/kube_client.h"
 
 namespace stratum_guard::kube {
@@ -58,6 +63,89 @@ TEST(DeleteOptionsTest, CarriesUidPreconditionAndGrace) {
             R"("gracePeriodSeconds":5})");
   EXPECT_EQ(DeleteOptionsJson("u-1", std::nullopt),
             R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"u-1"}})");
+}
+
+// The list and watch decoders on their own: what the API server (or something in its place)
+// may send, good and bad.
+TEST(DecodePodListTest, ReadsMetadataAndVisitsEachItem) {
+  rapidjson::Document list;
+  list.Parse(R"({"metadata":{"resourceVersion":"7","continue":"tok"},
+                 "items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}}]})");
+  std::vector<std::string> names;
+  ListPage page;
+  KubeError e = DecodePodList(
+      list, [&](const rapidjson::Value& pod) { names.emplace_back(MetadataString(pod, "name")); },
+      &page);
+  EXPECT_TRUE(e.ok()) << e.ToString();
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(page.resource_version, "7");
+  EXPECT_EQ(page.continue_token, "tok");
+}
+
+TEST(DecodePodListTest, NullOrMissingItemsIsAnEmptyPage) {
+  for (const char* json : {R"({"items":null})", R"({"metadata":[]})"}) {
+    rapidjson::Document list;
+    list.Parse(json);
+    int visits = 0;
+    ListPage page;
+    EXPECT_TRUE(DecodePodList(
+                    list, [&](const rapidjson::Value&) { ++visits; }, &page)
+                    .ok());
+    EXPECT_EQ(visits, 0) << json;
+    EXPECT_EQ(page.resource_version, "") << json;
+  }
+}
+
+TEST(DecodePodListTest, ItemsThatAreNotAnArrayAreRefused) {
+  rapidjson::Document list;
+  list.Parse(R"({"items":{"a":1}})");
+  ListPage page;
+  KubeError e = DecodePodList(
+      list, [](const rapidjson::Value&) {}, &page);
+  EXPECT_EQ(e.kind, KubeError::Kind::kDecode);
+  EXPECT_NE(e.ToString().find("items is not an array"), std::string::npos) << e.ToString();
+}
+
+TEST(DecodeWatchEventTest, EveryTypeReachesTheVisitor) {
+  for (WatchEventType type :
+       {WatchEventType::kAdded, WatchEventType::kModified, WatchEventType::kDeleted,
+        WatchEventType::kBookmark, WatchEventType::kError}) {
+    std::string line = R"({"type":")" + std::string(WatchEventTypeName(type)) +
+                       R"(","object":{"metadata":{"name":"p"}}})";
+    std::optional<WatchEventType> seen;
+    bool more = true;
+    KubeError e = DecodeWatchEvent(
+        line,
+        [&](WatchEventType t, const rapidjson::Value& object) {
+          seen = t;
+          EXPECT_EQ(MetadataString(object, "name"), "p");
+          return false;
+        },
+        &more);
+    EXPECT_TRUE(e.ok()) << e.ToString();
+    EXPECT_EQ(seen, type);
+    EXPECT_FALSE(more) << "the visitor's answer";
+  }
+}
+
+TEST(DecodeWatchEventTest, BadLinesEndTheWatchWithADecodeError) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"not json", "not a JSON object"},
+      {"[1,2]", "not a JSON object"},
+      {R"({"type":"ADDED"})", "event without object"},
+      {R"({"type":"RENAMED","object":{}})", "unknown event type \"RENAMED\""},
+      {R"({"type":7,"object":{}})", "unknown event type \"\""},
+  };
+  for (const auto& [text, expected] : cases) {
+    std::string line = text;
+    bool more = true;
+    int visits = 0;
+    KubeError e = DecodeWatchEvent(
+        line, [&](WatchEventType, const rapidjson::Value&) { return ++visits > 0; }, &more);
+    EXPECT_EQ(e.kind, KubeError::Kind::kDecode) << text;
+    EXPECT_NE(e.ToString().find(expected), std::string::npos) << text << ": " << e.ToString();
+    EXPECT_EQ(visits, 0) << text;
+  }
 }
 
 TEST(QueryEscapeTest, EscapesContinueTokens) {

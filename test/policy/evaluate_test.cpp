@@ -152,6 +152,7 @@ rules:
       namespaces: [benchmarks]
       images:
         prefixes: [ghcr.io/acme/bench]
+end: stratum-guard-policy
 )";
 
 Verdict EvaluateWith(const std::string& image, const std::string& ns,
@@ -258,6 +259,7 @@ rules:
       patterns: ['WALLET-[0-9]+']
     exempt:
       namespaces: [donations]
+end: stratum-guard-policy
 )",
                                 "c.yaml");
   TestContainer c;
@@ -445,6 +447,7 @@ rules:
     match:
       patterns: ['secret-miner']
       domains: [pool.example]
+end: stratum-guard-policy
 )",
                                 "f.yaml");
   TestContainer in_args;
@@ -463,6 +466,7 @@ rules:
     action: deny
     match:
       patterns: ['^evil$']
+end: stratum-guard-policy
 )",
                                 "a.yaml");
   TestContainer c;
@@ -484,6 +488,7 @@ rules:
     action: audit
     match:
       flags: [{flag: --mode, values: ["turbo*"]}]
+end: stratum-guard-policy
 )",
                                 "m.yaml");
   TestContainer c;

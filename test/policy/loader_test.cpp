@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "policy/policy.h"
 #include "test/policy/test_util.h"
@@ -11,10 +13,23 @@
 namespace stratum_guard::policy {
 namespace {
 
-// Compiles `yaml` and returns the error, or nullopt when it compiled.
-std::optional<PolicyError> ErrorOf(const std::string& yaml) {
+// `yaml` with the end line every policy needs, so that the tests below reach their own error.
+std::string Complete(const std::string& yaml) { return yaml + std::string(kPolicyEndLine) + "\n"; }
+
+// Compiles `yaml` as it is and returns the error, or nullopt when it compiled.
+std::optional<PolicyError> RawErrorOf(const std::string& yaml) {
   try {
     Policy::Compile(yaml, "team.yaml");
+  } catch (const PolicyError& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+// Compiles Complete(yaml) and returns the error, or nullopt when it compiled.
+std::optional<PolicyError> ErrorOf(const std::string& yaml) {
+  try {
+    Policy::Compile(Complete(yaml), "team.yaml");
   } catch (const PolicyError& e) {
     return e;
   }
@@ -30,9 +45,21 @@ constexpr char kGoodRule[] =
     "    match:\n"
     "      patterns: ['xyz']\n";
 
+// Expects Complete(yaml) to be refused at `line` of team.yaml, for `rule_id` ("" for none), with
+// a problem containing `problem_part`. ExpectRawError: `yaml` as it is, without the end line.
+void ExpectErrorIn(const std::optional<PolicyError>& error, const std::string& yaml, int line,
+                   const std::string& rule_id, const std::string& problem_part);
 void ExpectError(const std::string& yaml, int line, const std::string& rule_id,
                  const std::string& problem_part) {
-  auto error = ErrorOf(yaml);
+  ExpectErrorIn(ErrorOf(yaml), yaml, line, rule_id, problem_part);
+}
+void ExpectRawError(const std::string& yaml, int line, const std::string& rule_id,
+                    const std::string& problem_part) {
+  ExpectErrorIn(RawErrorOf(yaml), yaml, line, rule_id, problem_part);
+}
+
+void ExpectErrorIn(const std::optional<PolicyError>& error, const std::string& yaml, int line,
+                   const std::string& rule_id, const std::string& problem_part) {
   ASSERT_TRUE(error.has_value()) << "compiled, expected an error:\n" << yaml;
   EXPECT_EQ(error->source(), "team.yaml");
   EXPECT_EQ(error->line(), line) << error->what();
@@ -62,7 +89,7 @@ TEST(LoaderTest, DefaultPolicyCompiles) {
 }
 
 TEST(LoaderTest, MinimalPolicyCompiles) {
-  auto policy = Policy::Compile(std::string(kHeader) + kGoodRule, "team.yaml");
+  auto policy = Policy::Compile(Complete(std::string(kHeader) + kGoodRule), "team.yaml");
   ASSERT_EQ(policy->rule_count(), 1u);
   EXPECT_EQ(policy->rules()[0].id, "ok");
   EXPECT_EQ(policy->rules()[0].description, "fine");
@@ -103,24 +130,102 @@ rules:
     match:
       patterns: ['other']
 )";
-  auto policy = Policy::Compile(yaml, "team.yaml");
+  auto policy = Policy::Compile(Complete(yaml), "team.yaml");
   EXPECT_EQ(policy->rule_count(), 2u);
   EXPECT_EQ(policy->rules()[0].action, Action::kWarn);
   EXPECT_EQ(policy->rules()[1].action, Action::kAudit);
 }
 
 TEST(LoaderTest, EnforcementIsOptionalAndParsed) {
-  EXPECT_EQ(Policy::Compile(std::string(kHeader) + kGoodRule, "team.yaml")->enforcement(),
+  EXPECT_EQ(Policy::Compile(Complete(std::string(kHeader) + kGoodRule), "team.yaml")->enforcement(),
             std::nullopt);
   EXPECT_EQ(Policy::Default()->enforcement(), std::nullopt);
   const std::pair<const char*, Enforcement> cases[] = {{"enforce", Enforcement::kEnforce},
                                                        {"warn", Enforcement::kWarn},
                                                        {"audit", Enforcement::kAudit}};
   for (const auto& [name, expected] : cases) {
-    auto policy = Policy::Compile(std::string("enforcement: ") + name + "\n" + kHeader + kGoodRule,
-                                  "team.yaml");
+    auto policy = Policy::Compile(
+        Complete(std::string("enforcement: ") + name + "\n" + kHeader + kGoodRule), "team.yaml");
     EXPECT_EQ(policy->enforcement(), expected) << name;
   }
+}
+
+// ---- the end line: a file cut anywhere is refused ---------------------------------------------
+
+// Every byte-prefix of the default policy, as a reload would read a copy still being written.
+// Only the whole file is a policy, and the prefix that lacks nothing but its final newline
+// (the same YAML); every other prefix is refused, naming the end line.
+TEST(EndLineTest, EveryPrefixOfTheDefaultPolicyIsRefused) {
+  const std::string_view text = Policy::DefaultText();
+  ASSERT_TRUE(text.ends_with(std::string(kPolicyEndLine) + "\n"));
+  const std::size_t rules = Policy::Default()->rule_count();
+  std::vector<std::size_t> accepted;
+  for (std::size_t n = 0; n <= text.size(); ++n) {
+    std::optional<PolicyError> error;
+    std::size_t compiled_rules = 0;
+    try {
+      compiled_rules = Policy::Compile(text.substr(0, n), "policy.yaml")->rule_count();
+    } catch (const PolicyError& e) {
+      error = e;
+    }
+    if (!error) {
+      accepted.push_back(n);
+      EXPECT_EQ(compiled_rules, rules) << "prefix of " << n << " bytes";
+      continue;
+    }
+    // Fails (and stops) at the first prefix whose error does not say why: 10,000 lines of
+    // output would bury it.
+    ASSERT_NE(error->problem().find("does not end with \"end: stratum-guard-policy\""),
+              std::string::npos)
+        << "prefix of " << n << " bytes: " << error->what();
+  }
+  EXPECT_EQ(accepted, (std::vector<std::size_t>{text.size() - 1, text.size()}));
+}
+
+// The issue's example: the first 2043 bytes held 2 whole rules and loaded as a valid policy.
+TEST(EndLineTest, AHalfWrittenPolicyIsRefusedAtItsLastLine) {
+  const std::string half(Policy::DefaultText().substr(0, 2043));
+  // Line 44 ("- xmrig-nvidia") is its last line with text; line 45 holds only indentation.
+  ExpectRawError(half, 44, "",
+                 "the policy does not end with \"end: stratum-guard-policy\": the file is "
+                 "incomplete");
+}
+
+TEST(EndLineTest, MissingOrMisspelledEndLine) {
+  ExpectRawError(std::string(kHeader) + kGoodRule, 7, "", "does not end with");
+  ExpectRawError(std::string(kHeader) + kGoodRule + "end: stratum-guard-polic\n", 8, "",
+                 "does not end with");
+  ExpectRawError(std::string(kHeader) + kGoodRule + "end: 'stratum-guard-policy'\n", 8, "",
+                 "does not end with");
+  ExpectRawError("", 0, "", "does not end with");
+}
+
+TEST(EndLineTest, MustBeTheLastLine) {
+  ExpectRawError(std::string(kHeader) + "end: stratum-guard-policy\n" + kGoodRule, 8, "",
+                 "does not end with");
+}
+
+// The line is there but is not the policy's own `end:` key: inside a rule, in a second YAML
+// document, or after an `end:` of another value.
+TEST(EndLineTest, MustBeTheTopLevelKeyOfTheFirstDocument) {
+  ExpectRawError(std::string(kHeader) + kGoodRule + "    end: stratum-guard-policy\n", 1, "",
+                 "the policy mapping has no \"end: stratum-guard-policy\"");
+  ExpectRawError(std::string(kHeader) + kGoodRule + "---\nend: stratum-guard-policy\n", 1, "",
+                 "the policy mapping has no \"end: stratum-guard-policy\"");
+  ExpectRawError(
+      std::string(kHeader) + kGoodRule + "end: stratum\n---\nend: stratum-guard-policy\n", 8, "",
+      "the policy mapping has no \"end: stratum-guard-policy\"");
+  ExpectError(std::string(kHeader) + kGoodRule + "end: stratum-guard-policy\n", 9, "",
+              "duplicate key \"end\"");
+}
+
+TEST(EndLineTest, CommentsBlankLinesAndCarriageReturnsMayFollow) {
+  const std::string body = std::string(kHeader) + kGoodRule;
+  EXPECT_EQ(
+      Policy::Compile(body + "end: stratum-guard-policy\n\n# the end\n  \n", "a")->rule_count(),
+      1u);
+  EXPECT_EQ(Policy::Compile(body + "end: stratum-guard-policy  \r\n", "b")->rule_count(), 1u);
+  EXPECT_EQ(Policy::Compile(body + "end: stratum-guard-policy", "c")->rule_count(), 1u);
 }
 
 TEST(LoaderErrorTest, UnknownEnforcement) {
@@ -139,11 +244,13 @@ TEST(LoaderErrorTest, YamlSyntaxError) {
   ExpectError("version: 1\nrules:\n  - id: [unclosed\n", 4, "", "YAML syntax error");
 }
 
+// The end line in a second document reaches the check of the first one's shape.
 TEST(LoaderErrorTest, NotAMapping) {
-  ExpectError("- just\n- a list\n", 1, "", "must be a mapping");
+  ExpectError("- just\n- a list\n---\n", 1, "", "must be a mapping");
 }
 
-TEST(LoaderErrorTest, EmptyDocument) { ExpectError("", 0, "", "must be a mapping"); }
+// The empty first document ends at the second `---`, line 2.
+TEST(LoaderErrorTest, EmptyDocument) { ExpectError("---\n---\n", 2, "", "must be a mapping"); }
 
 TEST(LoaderErrorTest, UnknownTopLevelKey) {
   ExpectError(std::string(kHeader) + kGoodRule + "exemption:\n  namespaces: [a]\n", 8, "",

@@ -39,7 +39,8 @@ std::string WriteFile(const std::string& name, const std::string& text) {
 TEST(ValidateCommandTest, ValidPolicyExitsZeroAndListsRules) {
   std::string path = WriteFile("valid.yaml",
                                "version: 1\nrules:\n  - id: my-rule\n    description: d\n"
-                               "    action: warn\n    match:\n      patterns: [x]\n");
+                               "    action: warn\n    match:\n      patterns: [x]\n"
+                               "end: stratum-guard-policy\n");
   ProcessResult run = RunBinary("policy validate " + path);
   EXPECT_EQ(run.exit_code, 0) << run.out;
   EXPECT_NE(run.out.find("valid, 1 rules"), std::string::npos) << run.out;
@@ -49,7 +50,8 @@ TEST(ValidateCommandTest, ValidPolicyExitsZeroAndListsRules) {
 TEST(ValidateCommandTest, InvalidPolicyExitsOneWithLocation) {
   std::string path = WriteFile("invalid.yaml",
                                "version: 1\nrules:\n  - id: my-rule\n    description: d\n"
-                               "    action: block\n    match:\n      patterns: [x]\n");
+                               "    action: block\n    match:\n      patterns: [x]\n"
+                               "end: stratum-guard-policy\n");
   ProcessResult run = RunBinary("policy validate " + path);
   EXPECT_EQ(run.exit_code, 1) << run.out;
   EXPECT_NE(run.out.find(path + ":5: rule my-rule: action: unknown action \"block\""),
@@ -72,6 +74,21 @@ TEST(ValidateCommandTest, DefaultPolicyRoundTrips) {
   EXPECT_EQ(run.exit_code, 0) << run.out;
   EXPECT_NE(run.out.find("stratum-url (deny)"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("pool-port (audit)"), std::string::npos) << run.out;
+}
+
+// `policy default` writes the end line, and `head -c 2043` of it (two whole rules, the issue's
+// example) is refused with the line that names it.
+TEST(ValidateCommandTest, HalfOfTheDefaultPolicyIsRefused) {
+  ProcessResult printed = RunBinary("policy default");
+  ASSERT_EQ(printed.exit_code, 0);
+  EXPECT_TRUE(printed.out.ends_with("\nend: stratum-guard-policy\n")) << printed.out;
+  std::string path = WriteFile("half.yaml", printed.out.substr(0, 2043));
+  ProcessResult run = RunBinary("policy validate " + path);
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.out.find(path + ":"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("does not end with \"end: stratum-guard-policy\""), std::string::npos)
+      << run.out;
+  EXPECT_EQ(run.out.find("valid"), std::string::npos) << run.out;
 }
 
 }  // namespace

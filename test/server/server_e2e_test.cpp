@@ -801,6 +801,7 @@ rules:
     finding: evil image
     match:
       images: [evil]
+end: stratum-guard-policy
 )";
 
 TEST(ServerE2E, PolicyReloadsDuringTrafficAndKeepsTheLastGoodOne) {
@@ -841,8 +842,18 @@ TEST(ServerE2E, PolicyReloadsDuringTrafficAndKeepsTheLastGoodOne) {
                                      {{"config", "policy"}}, 5s));
   EXPECT_FALSE(allowed("evil"));
 
+  // The default policy cut off after its first rules, as a copy still being written: refused
+  // too, not applied with rules missing.
+  KubeletSwap(*files, 3,
+              {{"policy.yaml", std::string(policy::Policy::DefaultText().substr(0, 2043))}});
+  EXPECT_TRUE(Eventually([&] {
+    return s->Scrape().Value("stratum_guard_policy_reloads_total", {{"result", "error"}}) == 2;
+  }));
+  EXPECT_FALSE(allowed("evil"));
+  EXPECT_EQ(s->Scrape().Value("stratum_guard_policy_rules"), 1);
+
   // The default policy, written over it: applied.
-  KubeletSwap(*files, 3, {{"policy.yaml", std::string(policy::Policy::DefaultText())}});
+  KubeletSwap(*files, 4, {{"policy.yaml", std::string(policy::Policy::DefaultText())}});
   EXPECT_TRUE(Eventually([&] { return !allowed("xmrig/xmrig"); }));
   EXPECT_TRUE(allowed("evil"));
   stop = true;
@@ -850,7 +861,7 @@ TEST(ServerE2E, PolicyReloadsDuringTrafficAndKeepsTheLastGoodOne) {
   EXPECT_EQ(failures.load(), 0);
   auto metrics = s->Scrape();
   EXPECT_EQ(metrics.Value("stratum_guard_policy_reloads_total", {{"result", "success"}}), 1);
-  EXPECT_EQ(metrics.Value("stratum_guard_policy_reloads_total", {{"result", "error"}}), 1);
+  EXPECT_EQ(metrics.Value("stratum_guard_policy_reloads_total", {{"result", "error"}}), 2);
   EXPECT_EQ(metrics.Value("stratum_guard_policy_rules"),
             static_cast<double>(policy::Policy::Default()->rule_count()));
 }

@@ -116,7 +116,8 @@ TEST_F(SweepCommandTest, BadEnforcementExitsTwo) {
       << Output(*bad_flag);
   const std::string policy = dir_ + "/policy.yaml";
   std::ofstream(policy) << "enforcement: off\nversion: 1\nrules:\n"
-                           "  - {id: r, description: d, action: deny, match: {patterns: [x]}}\n";
+                           "  - {id: r, description: d, action: deny, match: {patterns: [x]}}\n"
+                           "end: stratum-guard-policy\n";
   auto bad_policy = Start({"sweep", "--once", "--kubeconfig", kubeconfig_, "--policy", policy});
   EXPECT_EQ(Exit(*bad_policy), 2);
   EXPECT_NE(Output(*bad_policy).find(policy + ":1: unknown enforcement \"off\""), std::string::npos)
@@ -204,7 +205,7 @@ TEST_F(SweepCommandTest, OnceWithAnExecCredentialPlugin) {
 std::string PolicyDenying(const std::string& pattern) {
   return "version: 1\nrules:\n  - id: canary\n    description: test rule\n    action: deny\n"
          "    match:\n      patterns: ['" +
-         pattern + "']\n";
+         pattern + "']\nend: stratum-guard-policy\n";
 }
 
 std::string CanaryPod(const std::string& name) {

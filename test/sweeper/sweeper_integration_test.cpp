@@ -36,7 +36,7 @@ TEST_F(SweeperIntegrationTest, DeletesPreExistingMinersAndLeavesOthersAndExemptN
   Miner("batch", "miner-c");
   Miner("miner-lab", "miner-exempt");
   policies_.Set(policy::Policy::Compile(
-      std::string(policy::Policy::DefaultText()) + "\nexemptions:\n  namespaces: [miner-lab]\n",
+      "exemptions:\n  namespaces: [miner-lab]\n" + std::string(policy::Policy::DefaultText()),
       "<default + miner-lab exemption>"));
   options_.page_size = 16;
   kube::KubeClient client(Config());

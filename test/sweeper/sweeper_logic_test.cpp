@@ -53,7 +53,7 @@ TEST_F(SweeperLogicTest, DeletesMinersAcrossNamespacesAndLeavesTheRest) {
   Miner("team-b", "miner-2");
   Miner("miner-lab", "miner-exempt");
   policies_.Set(policy::Policy::Compile(
-      std::string(policy::Policy::DefaultText()) + "\nexemptions:\n  namespaces: [miner-lab]\n",
+      "exemptions:\n  namespaces: [miner-lab]\n" + std::string(policy::Policy::DefaultText()),
       "<default + miner-lab exemption>"));
   options_.page_size = 7;
   SweepReport report = Sweep();
@@ -221,6 +221,7 @@ rules:
       images: [xmrig]
     exempt:
       namespaces: [team-a]
+end: stratum-guard-policy
 )";
 
 TEST_F(SweeperLogicTest, ExemptionsAreCountedAndNamedInEventsAndTheReport) {
@@ -445,6 +446,33 @@ TEST_F(SweeperLogicTest, ListRetriesTransientFailures) {
   EXPECT_TRUE(report.complete);
   EXPECT_EQ(report.deleted, 1u);
   EXPECT_EQ(api_.calls("list"), 3);
+}
+
+// A Retry-After of 11 days (a broken proxy, a hostile server) must not park the sweeper: both
+// the list and the delete wait at most kMaxRetryAfter, then carry on and delete the miner.
+TEST_F(SweeperLogicTest, RetryAfterIsCappedForListAndDelete) {
+  Miner("apps", "miner-1");
+  kube::KubeError throttled = StatusError(429);
+  throttled.retry_after = std::chrono::seconds(999'999);
+  api_.FailNext("list", throttled);
+  api_.FailNext("delete", throttled);
+  SweepReport report = Sweep();
+  EXPECT_TRUE(report.complete);
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_EQ(api_.calls("list"), 2);
+  EXPECT_EQ(api_.calls("delete"), 2);
+  EXPECT_EQ(clock_.slept(), 2 * kMaxRetryAfter);
+}
+
+// Below the cap the server's word is kept on the list path too, not replaced by our backoff.
+TEST_F(SweeperLogicTest, ListHonoursAShortRetryAfter) {
+  Miner("apps", "miner-1");
+  kube::KubeError throttled = StatusError(429);
+  throttled.retry_after = std::chrono::seconds(3);
+  api_.FailNext("list", throttled);
+  SweepReport report = Sweep();
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_EQ(clock_.slept(), std::chrono::seconds(3));
 }
 
 TEST_F(SweeperLogicTest, EventFailureDoesNotStopDeletion) {
