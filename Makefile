@@ -19,12 +19,18 @@ BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              prometheus
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
 BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
+# `make e2e`: Go to build kube-apiserver from Debian's source package (reflect2 1.0.2's source
+# for its vendor/ fix), etcd to run it, jq to read the API's answers. kubectl comes from
+# kubernetes-client when no kubectl is in PATH (see e2e-deps).
+E2E_DEPS = golang-1.19 golang-github-modern-go-reflect2-dev etcd-server jq openssl curl
+# `make image`: a Debian root filesystem, an OCI image made from it, and the archive written.
+IMAGE_DEPS = mmdebstrap buildah podman skopeo
 
 MAKEFLAGS += --no-print-directory
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps build run test bench clean format install
+.PHONY: all deps bench-deps e2e-deps image-deps build run test e2e image bench clean format install
 
 all: build
 
@@ -35,6 +41,14 @@ deps:
 
 bench-deps:
 	@$(call install,$(BENCH_DEPS))
+
+# Debian 12's kubernetes-client is kubectl 1.20, the API server's own version; a kubectl already
+# in PATH (a newer one) is used as it is, and kubernetes-client would clash with its files.
+e2e-deps:
+	@$(call install,$(E2E_DEPS) $(if $(shell command -v kubectl),,kubernetes-client))
+
+image-deps:
+	@$(call install,$(IMAGE_DEPS))
 
 # Packages that ship a daemon (prometheus, nginx-light) would start it from their postinst and
 # leave it running: a policy-rc.d that answers 101 ("action forbidden") while apt-get runs keeps
@@ -88,6 +102,17 @@ run: build
 test: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+# A real kube-apiserver v1.20.2 and etcd on loopback (built once into
+# $$HOME/.cache/stratum-guard/kube), the webhook and the sweeper under the manifests' own
+# configuration and RBAC: test/e2e/README.md.
+e2e: e2e-deps build
+	test/e2e/run.sh $(BUILD)/stratum-guard
+
+# The OCI archive $(BUILD)/stratum-guard-image.tar, then its root filesystem tested in a chroot.
+image: image-deps build
+	image/build.sh $(BUILD)/stratum-guard $(BUILD)/stratum-guard-image.tar
+	image/test.sh $(BUILD)/stratum-guard-image.tar
 
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	bench/run.sh $(BUILD)
