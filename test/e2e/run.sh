@@ -74,15 +74,24 @@ else
     echo "---"
   done >"$work/manifests.yaml"
 fi
-admin create --dry-run=client -o json -f "$work/manifests.yaml" |
-  jq -c 'if .kind == "List" then .items[] else . end' >"$work/objects.jsonl"
-pick() { jq -c --arg ns "$ns" "select($1) | if (.kind | IN(\"ServiceAccount\", \"Role\", \"RoleBinding\")) then .metadata.namespace = \$ns else . end" "$work/objects.jsonl"; }
-pick '.kind | IN("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")' \
-  >"$work/rbac.jsonl"
-pick '.kind == "ValidatingWebhookConfiguration"' >"$work/webhook.json"
-[[ $(wc -l <"$work/rbac.jsonl") == 7 && $(wc -l <"$work/webhook.json") == 1 ]] ||
-  die "expected 7 Namespace/RBAC objects and 1 webhook configuration in the manifests" "$work/objects.jsonl"
-admin apply -f "$work/rbac.jsonl" >"$work/apply-rbac.log" 2>&1 || die "applying the RBAC failed" "$work/apply-rbac.log"
+# The documents of some kinds, by their top-level `kind:` line (kustomize writes one per
+# document; the base's files too). Text, not kubectl: a 1.20 server knows no policy/v1.
+of_kinds() {  # of_kinds "KIND..." < YAML
+  awk -v kinds="$1" 'BEGIN { n = split(kinds, k, " "); for (i = 1; i <= n; i++) want[k[i]] = 1 }
+    function flush() { if (keep) printf "---\n%s", doc; doc = ""; keep = 0 }
+    /^---/ { flush(); next }
+    { doc = doc $0 "\n" }
+    /^kind: / { keep = ($2 in want) }
+    END { flush() }'
+}
+of_kinds "Namespace ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding" \
+  <"$work/manifests.yaml" >"$work/rbac.yaml"
+of_kinds ValidatingWebhookConfiguration <"$work/manifests.yaml" >"$work/webhook.yaml"
+[[ $(grep -c '^kind: ' "$work/rbac.yaml") == 6 && $(grep -c '^kind: ' "$work/webhook.yaml") == 1 ]] ||
+  die "expected 6 Namespace and RBAC objects and 1 webhook configuration in the manifests" "$work/manifests.yaml"
+# -n: the base's files leave the namespace to kustomize; the rendered ones already have it.
+admin apply -n "$ns" -f "$work/rbac.yaml" >"$work/apply-rbac.log" 2>&1 ||
+  die "applying the RBAC failed" "$work/apply-rbac.log"
 pass "the manifests' Namespace, ServiceAccount, ClusterRole(Binding) and Role(Binding) applied"
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +215,8 @@ webhook_port=$(listening_port "$work/webhook.log" webhook)
 # match (matchPolicy Equivalent maps only to versions the server has): the test adds v1beta1,
 # and shows the gap first.
 jq --arg url "https://127.0.0.1:$webhook_port/validate" --arg ca "$(base64 -w0 "$kube_pki/ca.crt")" \
-  '.webhooks[0].clientConfig = {url: $url, caBundle: $ca}' "$work/webhook.json" >"$work/webhook-shipped.json"
+  '.webhooks[0].clientConfig = {url: $url, caBundle: $ca}' \
+  <(admin create --dry-run=client -o json -f "$work/webhook.yaml") >"$work/webhook-shipped.json"
 admin apply -f "$work/webhook-shipped.json" >/dev/null
 admin create namespace e2e-apps >/dev/null
 
