@@ -59,7 +59,7 @@ echo "== API server"
 kube_init
 kube_start_etcd
 kube_start_apiserver
-pass "kube-apiserver $(admin version -o json | jq -r .serverVersion.gitVersion) ready on 127.0.0.1:$kube_port"
+pass "kube-apiserver $(admin version -o json 2>/dev/null | jq -r .serverVersion.gitVersion) ready on 127.0.0.1:$kube_port"
 
 # The manifests as shipped: rendered by kustomize where kubectl's is v4 or newer, else (Debian's
 # kubectl 1.20 has kustomize v2) the base's files, which are the same objects before the
@@ -160,9 +160,10 @@ sweeper_b=$(start_sweeper b)
 # b tries the Lease every second. While a renews it three times, b has tried as often and must
 # still be waiting: the window is counted in a's renewals, not in seconds slept.
 lease_version() { admin get lease -n "$ns" stratum-guard-sweeper -o jsonpath='{.metadata.resourceVersion}'; }
+lease_moved() { [[ $(lease_version) != "$1" ]]; }
 for _ in 1 2 3; do
   version=$(lease_version)
-  wait_for 15 test "$(lease_version)" != "$version" || fail "sweeper a stopped renewing the Lease"
+  wait_for 15 lease_moved "$version" || fail "sweeper a stopped renewing the Lease"
 done
 holder_is a && ! grep -q '"msg":"leader election: became leader"' "$work/sweeper-b.log" &&
   ! gone "$sweeper_b" && pass "sweeper b waits while a holds the Lease" ||
@@ -174,31 +175,48 @@ wait_for 30 absent pod e2e-sweep late && pass "a miner pod created during the wa
   fail "the miner pod created during the watch is still there"
 
 # The API server goes away in the middle of the watch and comes back (etcd keeps the state).
+# The outage outlasts the 4 s renew deadline, so the leader steps down and either sweeper may
+# win the Lease afterwards; whichever it is resumes and deletes.
+now() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }  # the sweepers' own "ts" format, which sorts as text
+restart_began=$(now)
 kube_stop_apiserver
 kube_start_apiserver
 pass "kube-apiserver restarted"
 pod e2e-sweep after-restart alpine:3.20 --url stratum+tcp://pool.supportxmr.com:3333 | admin create -f - >/dev/null
 wait_for 60 absent pod e2e-sweep after-restart &&
-  pass "after the restart the watch resumed and deleted a new miner pod" ||
+  pass "after the restart a sweeper resumed and deleted a new miner pod" ||
   fail "the miner pod created after the restart is still there"
 exists pod e2e-sweep web && pass "the benign pods are still kept after the restart" || fail "a benign pod was deleted"
-holder_is a && pass "sweeper a kept the Lease across the restart" || fail "Lease holder is now $(lease_holder)"
+restart_settled=$(now)
+leader=$(lease_holder) && leader=${leader#stratum-guard-} && leader=${leader%%_*}
+[[ $leader == a || $leader == b ]] && pass "sweeper $leader holds the Lease after the restart" ||
+  die "no sweeper holds the Lease after the restart ('$(lease_holder)')"
 
-# a stops: it releases the Lease, b takes it and sweeps.
+# The leader stops: it releases the Lease, the other takes it and sweeps.
+if [[ $leader == a ]]; then other=b; leader_pid=$sweeper_a; sweeper_a=""; else other=a; leader_pid=$sweeper_b; sweeper_b=""; fi
+stop_pid "$leader_pid" 20
+wait_for 30 holder_is "$other" && pass "sweeper $other took the Lease after $leader stopped ($(lease_holder))" ||
+  fail "the Lease holder is '$(lease_holder)' after $leader stopped"
+pod e2e-sweep for-$other xmrig/xmrig:6.21.0 | admin create -f - >/dev/null
+wait_for 30 absent pod e2e-sweep "for-$other" && pass "sweeper $other deletes miner pods" ||
+  fail "sweeper $other did not delete the miner pod"
 stop_pid "$sweeper_a" 20
-sweeper_a=""
-wait_for 30 holder_is b && pass "sweeper b took the Lease after a stopped ($(lease_holder))" ||
-  fail "the Lease holder is '$(lease_holder)' after a stopped"
-pod e2e-sweep for-b xmrig/xmrig:6.21.0 | admin create -f - >/dev/null
-wait_for 30 absent pod e2e-sweep for-b && pass "sweeper b deletes miner pods" || fail "sweeper b did not delete the miner pod"
 stop_pid "$sweeper_b" 20
+sweeper_a=""
 sweeper_b=""
-# The RBAC is enough: no call the sweepers made was refused.
-if grep -qi 'forbidden\|"code":403\| 403' "$work"/sweeper-*.log; then
-  fail "a sweeper call was refused: $(grep -hi 'forbidden\|403' "$work"/sweeper-*.log | head -n 3)"
-else
-  pass "no sweeper call was refused (403) under the manifests' RBAC"
-fi
+
+# The RBAC is enough: no call was refused, except while the restarted API server was warming up
+# (1.20 answers ready before its RBAC authorizer has synced: a 403 then is the server's, not the
+# Role's, and is reported, not failed).
+refused() {  # refused "JQ CONDITION ON .ts" -> the refused calls' log lines
+  jq -c --arg from "$restart_began" --arg to "$restart_settled" \
+    "select(($1) and ((.error // \"\") | test(\"403|[Ff]orbidden\")))" "$work"/sweeper-*.log
+}
+during=$(refused '.ts >= $from and .ts < $to' | wc -l)
+((during == 0)) || echo "note: $during call(s) refused while the restarted API server warmed up"
+refused '.ts < $from or .ts >= $to' >"$work/refused.log"
+[[ ! -s $work/refused.log ]] && pass "no sweeper call was refused (403) under the manifests' RBAC" ||
+  fail "a sweeper call was refused: $(head -n 3 "$work/refused.log")"
 
 # ---------------------------------------------------------------------------------------------
 echo "== The webhook, registered with the manifests' configuration"
