@@ -12,17 +12,18 @@ DEV_CERTS  ?= $(BUILD)/dev-certs
 SANITIZE   ?= OFF
 
 # Exactly the Debian packages the build and the test suite need. `prometheus` is there for
-# promtool alone (the alerts' unit tests); its server is never started (see `install`).
+# promtool alone (the alerts' unit tests); its server is never started (see `install`). jq reads
+# JSON in the shell tests (and in `make e2e` and `make image`).
 BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
              libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev ccache \
-             prometheus
+             prometheus jq
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
 BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
-# `make e2e`: Go to build kube-apiserver from Debian's source package (reflect2 1.0.2's source
-# for its vendor/ fix), etcd to run it, jq to read the API's answers. kubectl comes from
-# kubernetes-client when no kubectl is in PATH (see e2e-deps).
-E2E_DEPS = golang-1.19 golang-github-modern-go-reflect2-dev etcd-server jq openssl curl
+# `make e2e` (besides BUILD_DEPS' openssl, curl and jq): Go to build kube-apiserver from Debian's
+# source package, reflect2 1.0.2's source for its vendor/ fix, etcd to run it. kubectl comes
+# from kubernetes-client when no kubectl is in PATH (see e2e-deps).
+E2E_DEPS = golang-1.19 golang-github-modern-go-reflect2-dev etcd-server
 # `make image`: a Debian root filesystem, an OCI image made from it, and the archive written.
 IMAGE_DEPS = mmdebstrap buildah podman skopeo
 
