@@ -107,7 +107,7 @@ test: deps $(BUILD)/CMakeCache.txt
 # A real kube-apiserver v1.20.2 and etcd on loopback (built once into
 # $$HOME/.cache/stratum-guard/kube), the webhook and the sweeper under the manifests' own
 # configuration and RBAC: test/e2e/README.md.
-e2e: e2e-deps build
+e2e: build e2e-deps
 	test/e2e/run.sh $(BUILD)/stratum-guard
 
 # The OCI archive $(BUILD)/stratum-guard-image.tar, then its root filesystem tested in a chroot.

@@ -1406,7 +1406,8 @@ TEST(ManifestsDockerfile, RuntimeStageInstallsTheOneList) {
   const auto stage = dockerfile.rfind("\nFROM ");
   ASSERT_NE(stage, std::string::npos);
   const std::string runtime = dockerfile.substr(stage);
-  EXPECT_NE(runtime.find("\nCOPY image/runtime-packages /tmp/runtime-packages\n"), std::string::npos);
+  EXPECT_NE(runtime.find("\nCOPY image/runtime-packages /tmp/runtime-packages\n"),
+            std::string::npos);
   const auto install = runtime.find("--no-install-recommends");
   ASSERT_NE(install, std::string::npos) << "no apt-get install in the Dockerfile's last stage";
   const std::string words = runtime.substr(install, runtime.find("&&", install) - install);
