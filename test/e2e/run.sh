@@ -41,6 +41,7 @@ cleanup() {
   stop_pid "$sweeper_a"
   stop_pid "$sweeper_b"
   kube_stop
+  rm -f "$work"/pids/*.pid "$KUBE_DIR"/*.pid
   if [[ $status != 0 || -n ${KEEP_E2E_DIR:-} ]]; then
     echo "logs and certificates kept in $work"
   else
@@ -49,6 +50,19 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# Seen here: a SIGTERM that reaches this script while it waits for a command substitution can
+# end it without running the traps. A guardian then stops, by their recorded PIDs, whatever the
+# run started (cleanup removes the records once it has stopped them itself).
+mkdir -p "$work/pids"
+(
+  trap '' INT TERM
+  while kill -0 $$ 2>/dev/null; do sleep 1; done
+  for f in "$work"/pids/*.pid "$KUBE_DIR"/*.pid; do
+    [[ -f $f ]] && kill -TERM "$(cat "$f")" 2>/dev/null
+  done
+  true
+) </dev/null >/dev/null 2>&1 &
+record() { echo "$2" >"$work/pids/$1.pid"; }
 
 readonly ns=stratum-guard sa=stratum-guard
 admin() { "$KUBECTL" --kubeconfig "$KUBE_DIR/admin.kubeconfig" "$@"; }
@@ -142,6 +156,7 @@ start_sweeper() {  # start_sweeper NAME -> the PID; logs in $work/NAME.log
 lease_holder() { admin get lease -n "$ns" stratum-guard-sweeper -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
 holder_is() { [[ $(lease_holder) == stratum-guard-$1* ]]; }
 sweeper_a=$(start_sweeper a)
+record sweeper-a "$sweeper_a"
 wait_for 30 holder_is a && pass "sweeper a took the Lease ($(lease_holder))" ||
   die "sweeper a did not take the Lease in 30 s" "$work/sweeper-a.log"
 wait_for 30 absent pod e2e-sweep xmrig && wait_for 30 absent pod e2e-sweep cache &&
@@ -157,6 +172,7 @@ wait_for 10 test "$(events MinerPodDeleted)" == "cache xmrig" &&
   fail "MinerPodDeleted Events on '$(events MinerPodDeleted)'"
 
 sweeper_b=$(start_sweeper b)
+record sweeper-b "$sweeper_b"
 # b tries the Lease every second. While a renews it three times, b has tried as often and must
 # still be waiting: the window is counted in a's renewals, not in seconds slept.
 lease_version() { admin get lease -n "$ns" stratum-guard-sweeper -o jsonpath='{.metadata.resourceVersion}'; }
@@ -225,6 +241,7 @@ sign_cert webhook "/CN=stratum-guard" "keyUsage=critical,digitalSignature" \
 "$bin" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
   --tls-cert "$kube_pki/webhook.crt" --tls-key "$kube_pki/webhook.key" >"$work/webhook.log" 2>&1 &
 webhook_pid=$!
+record webhook "$webhook_pid"
 wait_for 30 reports_port "$work/webhook.log" webhook ||
   die "the webhook did not report its port in 30 s" "$work/webhook.log"
 webhook_port=$(listening_port "$work/webhook.log" webhook)
