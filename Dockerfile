@@ -26,17 +26,25 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DSTRATUM_GUARD_COMMIT="${CO
  && /build/stratum-guard policy default >/dev/null
 
 FROM debian:12-slim
-# Runtime libraries only, the packages of what `ldd stratum-guard` lists (the manifests_ tests
-# check this list against the binary): Boost (Beast, Asio), RapidJSON and CLI11 are header-only;
-# libc6, libgcc-s1 and libstdc++6 are already in the base image.
+# Runtime libraries only, the packages of what `ldd stratum-guard` lists, from
+# image/runtime-packages: the one list `make image` installs too (the manifests_ tests check it
+# against the binary). Boost (Beast, Asio), RapidJSON and CLI11 are header-only; libc6,
+# libgcc-s1 and libstdc++6 are already in the base image.
+COPY image/runtime-packages /tmp/runtime-packages
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libssl3 libre2-9 libyaml-cpp0.7 libprometheus-cpp-core1.0 \
- && rm -rf /var/lib/apt/lists/*
+      $(grep -v '^[[:space:]]*\(#\|$\)' /tmp/runtime-packages) \
+ && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
 COPY --from=build /build/stratum-guard /usr/local/bin/stratum-guard
 # Fail the build, not the first pod, when a shared library is missing.
 RUN if ldd /usr/local/bin/stratum-guard | grep 'not found'; then exit 1; fi \
  && stratum-guard policy default >/dev/null
+# The OCI annotations image/build.sh writes, as labels (docker build has no manifest annotations).
+ARG COMMIT=unknown
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.source="https://github.com/stratum-guard/stratum-guard" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.opencontainers.image.version="${VERSION}"
 # A numeric user (65532, as in distroless' nonroot) so that runAsNonRoot can verify it.
 USER 65532:65532
 EXPOSE 8443 9090

@@ -12,11 +12,12 @@ DEV_CERTS  ?= $(BUILD)/dev-certs
 SANITIZE   ?= OFF
 
 # Exactly the Debian packages the build and the test suite need. `prometheus` is there for
-# promtool alone (the alerts' unit tests); its server is never started (see `install`).
+# promtool alone (the alerts' unit tests); its server is never started (see `install`). jq reads
+# JSON in the shell tests (and in `make e2e` and `make image`).
 BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
              libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev ccache \
-             prometheus
+             prometheus jq
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
 BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
 # libFuzzer and the sanitizer runtimes of clang 19, for `make fuzz` only.
@@ -43,11 +44,19 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS  = admission_review http_request policy_loader manifest_reader kubeconfig \
                 sweeper_decoders text
 
+# `make e2e` (besides BUILD_DEPS' openssl, curl and jq): Go to build kube-apiserver from Debian's
+# source package, reflect2 1.0.2's source for its vendor/ fix, etcd to run it. kubectl comes
+# from kubernetes-client when no kubectl is in PATH (see e2e-deps).
+E2E_DEPS = golang-1.19 golang-github-modern-go-reflect2-dev etcd-server
+# `make image`: a Debian root filesystem, an OCI image made from it, and the archive written.
+IMAGE_DEPS = mmdebstrap buildah podman skopeo
+
 MAKEFLAGS += --no-print-directory
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps fuzz-deps build run test sanitize tsan fuzz bench clean format install
+.PHONY: all deps bench-deps fuzz-deps e2e-deps image-deps build run test sanitize tsan fuzz e2e \
+        image bench clean format install
 
 all: build
 
@@ -61,6 +70,14 @@ bench-deps:
 
 fuzz-deps:
 	@$(call install,$(FUZZ_DEPS))
+
+# Debian 12's kubernetes-client is kubectl 1.20, the API server's own version; a kubectl already
+# in PATH (a newer one) is used as it is, and kubernetes-client would clash with its files.
+e2e-deps:
+	@$(call install,$(E2E_DEPS) $(if $(shell command -v kubectl),,kubernetes-client))
+
+image-deps:
+	@$(call install,$(IMAGE_DEPS))
 
 # Packages that ship a daemon (prometheus, nginx-light) would start it from their postinst and
 # leave it running: a policy-rc.d that answers 101 ("action forbidden") while apt-get runs keeps
@@ -139,6 +156,17 @@ tsan: deps $(TSAN_BUILD)/CMakeCache.txt
 fuzz: deps fuzz-deps $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# A real kube-apiserver v1.20.2 and etcd on loopback (built once into
+# $$HOME/.cache/stratum-guard/kube), the webhook and the sweeper under the manifests' own
+# configuration and RBAC: test/e2e/README.md.
+e2e: build e2e-deps
+	test/e2e/run.sh $(BUILD)/stratum-guard
+
+# The OCI archive $(BUILD)/stratum-guard-image.tar, then its root filesystem tested in a chroot.
+image: image-deps build
+	image/build.sh $(BUILD)/stratum-guard $(BUILD)/stratum-guard-image.tar
+	image/test.sh $(BUILD)/stratum-guard-image.tar
 
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	bench/run.sh $(BUILD)

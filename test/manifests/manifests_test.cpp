@@ -1388,32 +1388,27 @@ TEST_F(GeneratedOverlay, MissingOverlayIsAClearError) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Dockerfile's runtime stage installs exactly the packages of the shared libraries the binary
-// links (plus what debian:12-slim already has). No container engine runs here, so this is how
-// the image's runtime libraries are kept right.
+// image/runtime-packages, the runtime package list the Dockerfile and `make image` both install,
+// names exactly the packages of the shared libraries the binary links (plus what every Debian
+// base already has). The image's own chroot test (image/test.sh) runs the binary in the built
+// root filesystem; this keeps the list right in every `make test`, where no image is built.
 
-// The package names after --no-install-recommends in the last `apt-get install` of the file.
-std::set<std::string> RuntimePackages(const std::string& dockerfile) {
+// The package names of a list file: one a line, `#` comments and blank lines skipped.
+std::set<std::string> RuntimePackages(const std::string& list) {
   std::set<std::string> packages;
-  const auto stage = dockerfile.rfind("\nFROM ");
-  if (stage == std::string::npos) return packages;
-  const std::string_view marker = "--no-install-recommends";
-  const auto start = dockerfile.find(marker, stage);
-  if (start == std::string::npos) return packages;
-  const auto end = dockerfile.find("&&", start);
-  std::istringstream words(dockerfile.substr(start + marker.size(), end - start - marker.size()));
-  std::string word;
-  while (words >> word) {
-    if (word != "\\") packages.insert(word);
+  std::istringstream lines(list);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line.substr(0, line.find('#')));
+    for (std::string word; words >> word;) packages.insert(word);
   }
   return packages;
 }
 
-TEST(ManifestsDockerfile, RuntimeStageInstallsTheLinkedLibrariesPackages) {
+TEST(ManifestsDockerfile, RuntimePackagesAreTheLinkedLibrariesPackages) {
   if (!HaveTool("ldd") || !HaveTool("dpkg")) GTEST_SKIP() << "needs ldd and dpkg (Debian)";
   const std::set<std::string> installed =
-      RuntimePackages(ReadFileOrEmpty(kSourceDir / "Dockerfile"));
-  ASSERT_FALSE(installed.empty()) << "no apt-get install in the Dockerfile's last stage";
+      RuntimePackages(ReadFileOrEmpty(kSourceDir / "image" / "runtime-packages"));
+  ASSERT_FALSE(installed.empty()) << "image/runtime-packages names no package";
   // Each linked library's package, as dpkg knows it on this Debian 12 build machine.
   CommandResult r = RunCommand(
       "for f in $(ldd " + ShellQuote(kBinary) +
@@ -1432,19 +1427,34 @@ TEST(ManifestsDockerfile, RuntimeStageInstallsTheLinkedLibrariesPackages) {
     if (package.starts_with("libasan") || package.starts_with("libubsan")) continue;
     EXPECT_TRUE(installed.count(package) == 1 || in_base_image.count(package) == 1)
         << "the binary links a library from " << package
-        << ", which the Dockerfile's runtime stage does not install";
+        << ", which image/runtime-packages does not list";
   }
   for (const auto& package : installed) {
     EXPECT_EQ(needed.count(package), 1u)
-        << "the runtime stage installs " << package << ", which the binary does not link";
+        << "image/runtime-packages lists " << package << ", which the binary does not link";
   }
 }
 
 TEST(ManifestsDockerfile, RuntimePackagesParse) {
-  EXPECT_EQ(RuntimePackages("FROM a AS b\nRUN apt-get install x\nFROM c\nRUN apt-get install -y "
-                            "--no-install-recommends \\\n  libssl3 libre2-9 \\\n && rm -rf y\n"),
+  EXPECT_EQ(RuntimePackages("# the list\nlibssl3\n\n  libre2-9  # RE2\n"),
             (std::set<std::string>{"libssl3", "libre2-9"}));
-  EXPECT_TRUE(RuntimePackages("FROM c\nRUN true\n").empty());
+  EXPECT_TRUE(RuntimePackages("# only a comment\n\n").empty());
+}
+
+// The one list: the Dockerfile's runtime stage installs from the file, and names no package of
+// its own there.
+TEST(ManifestsDockerfile, RuntimeStageInstallsTheOneList) {
+  const std::string dockerfile = ReadFileOrEmpty(kSourceDir / "Dockerfile");
+  const auto stage = dockerfile.rfind("\nFROM ");
+  ASSERT_NE(stage, std::string::npos);
+  const std::string runtime = dockerfile.substr(stage);
+  EXPECT_NE(runtime.find("\nCOPY image/runtime-packages /tmp/runtime-packages\n"),
+            std::string::npos);
+  const auto install = runtime.find("--no-install-recommends");
+  ASSERT_NE(install, std::string::npos) << "no apt-get install in the Dockerfile's last stage";
+  const std::string words = runtime.substr(install, runtime.find("&&", install) - install);
+  EXPECT_NE(words.find("/tmp/runtime-packages)"), std::string::npos) << words;
+  EXPECT_EQ(words.find("lib"), std::string::npos) << "a package named outside the list: " << words;
 }
 
 TEST(ManifestsDockerfile, RunsAsNumericNonRootUserWithTheContractEntrypoint) {

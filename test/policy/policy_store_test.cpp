@@ -12,7 +12,7 @@ namespace {
 std::shared_ptr<const Policy> PolicyWithRule(const std::string& id) {
   return Policy::Compile("version: 1\nrules:\n  - id: " + id +
                              "\n    description: a test rule\n    action: deny\n    finding: x\n   "
-                             " match: {images: [x]}\n",
+                             " match: {images: [x]}\nend: stratum-guard-policy\n",
                          id + ".yaml");
 }
 

@@ -243,10 +243,12 @@ TEST_F(SimulatedTimeTest, PolicyReloadsFollowTheClockAndAddTheNewRulesSeries) {
   EXPECT_EQ(Metric("stratum_guard_findings_total", {{"rule", "lab-only"}}), 0);
   const double rules = Metric("stratum_guard_policy_rules");
 
-  dir.Write("policy.yaml",
-            std::string(policy::Policy::DefaultText()) +
-                "  - id: lab-only\n    description: a rule the reload adds\n    action: warn\n"
-                "    match: {images: [\"lab-tool\"]}\n");
+  // The new rule goes before the policy's end line, which must stay last.
+  std::string text(policy::Policy::DefaultText());
+  text.insert(text.find("\nend: stratum-guard-policy") + 1,
+              "  - id: lab-only\n    description: a rule the reload adds\n    action: warn\n"
+              "    finding: lab tool\n    match: {images: [\"lab-tool\"]}\n");
+  dir.Write("policy.yaml", text);
   // The reload thread may not be asleep yet when the clock first moves: advance until it ran.
   ASSERT_TRUE(testing::Eventually([&] {
     clock_.Advance(std::chrono::minutes(5));
