@@ -25,7 +25,7 @@ namespace http = boost::beast::http;
 namespace {
 
 // server/connection.cpp's values; the connection itself needs a socket.
-constexpr std::size_t kHeaderLimit = 64 * 1024;
+constexpr std::size_t kHeaderLimit = 16 * 1024;
 
 struct Webhook {
   Webhook()
@@ -37,7 +37,7 @@ struct Webhook {
   }
   prometheus::Registry registry;
   policy::PolicyStore policies;
-  server::ServerMetrics metrics;
+  server::AdmissionMetrics metrics;
   server::WebhookHandler handler;
 };
 

