@@ -19,8 +19,9 @@ struct SweeperConfig {
 };
 
 // Registers --kubeconfig, --dry-run, --max-deletions-per-minute, --circuit-breaker-ratio,
-// --circuit-breaker-min, --grace-period, --page-size, --resync-period, --leader-elect, --policy-reports,
-// --lease-name, --lease-namespace, --lease-duration, --renew-deadline, --retry-period on `app`.
+// --circuit-breaker-min, --grace-period, --page-size, --resync-period, --leader-elect,
+// --policy-reports, --lease-name, --lease-namespace, --lease-duration, --renew-deadline,
+// --retry-period on `app`.
 // Values land in `config` when CLI11 parses; bad values are CLI11 validation errors (exit 2).
 void AddSweeperFlags(CLI::App& app, SweeperConfig& config);
 
