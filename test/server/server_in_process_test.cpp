@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "certs/certificates.h"
@@ -304,6 +305,7 @@ TEST(MetricsServerTest, ServesTheRegistryWithoutAWebhook) {
   EXPECT_EQ(parsed->types.count("stratum_guard_admission_requests_total"), 0u)
       << "no webhook, no webhook series";
   EXPECT_EQ(testing::PlainGet(metrics.endpoint().port(), "/healthz").result_int(), 200u);
+  EXPECT_THROW(metrics.Start(), std::logic_error) << "one listener per MetricsServer";
   metrics.Stop();
   metrics.Stop();  // idempotent
 }

@@ -119,6 +119,7 @@ TEST(ServeSweepTest, ExitsPromptlyOnSigtermWhileTheApiServerHangs) {
     return lines.size();
   };
   ASSERT_LT(position("shutting down"), lines.size());
+  ASSERT_LT(position("sweeper: stopped"), lines.size()) << "the order below needs both lines";
   EXPECT_LT(position("shutting down"), position("sweeper: stopped"));
 }
 
