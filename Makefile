@@ -44,6 +44,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS  = admission_review http_request policy_loader manifest_reader kubeconfig \
                 sweeper_decoders text
 
+# `make soak SOAK_SECONDS=N` (test/soak/README.md): the real binary under good and hostile load,
+# the sweeper against a failing fake API server; passes or fails on its own.
+SOAK_SECONDS ?= 600
+
 # `make e2e` (besides BUILD_DEPS' openssl, curl and jq): Go to build kube-apiserver from Debian's
 # source package, reflect2 1.0.2's source for its vendor/ fix, etcd to run it. kubectl comes
 # from kubernetes-client when no kubectl is in PATH (see e2e-deps).
@@ -56,7 +60,7 @@ MAKEFLAGS += --no-print-directory
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps bench-deps fuzz-deps e2e-deps image-deps build run test sanitize tsan fuzz e2e \
-        image bench clean format install
+        image bench clean format install soak
 
 all: build
 
@@ -156,6 +160,11 @@ tsan: deps $(TSAN_BUILD)/CMakeCache.txt
 fuzz: deps fuzz-deps $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+soak: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target stratum-guard fake-apiserver soak-driver
+	$(BUILD)/soak-driver --seconds $(SOAK_SECONDS) --binary $(BUILD)/stratum-guard \
+	  --fake-apiserver $(BUILD)/fake-apiserver --deployment manifests/base/deployment.yaml
 
 # A real kube-apiserver v1.20.2 and etcd on loopback (built once into
 # $$HOME/.cache/stratum-guard/kube), the webhook and the sweeper under the manifests' own

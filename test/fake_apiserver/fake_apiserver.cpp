@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <list>
+#include <random>
 #include <stdexcept>
 
 #include "common/base64.h"
@@ -217,7 +218,8 @@ struct FakeApiServer::Impl {
   std::uint64_t watch_count = 0;
   std::uint64_t unauthorized_count = 0;
   bool stalled = false;
-  std::uint64_t stalled_requests = 0;  // held by the stall right now
+  std::uint64_t stalled_requests = 0;                  // held by the stall right now
+  std::mt19937_64 random{options.random_faults.seed};  // mu held
 
   struct Conn {
     std::thread thread;
@@ -309,6 +311,95 @@ struct FakeApiServer::Impl {
     return std::nullopt;
   }
 
+  // One draw per request, in arrival order; a slow answer sleeps here, on the connection's
+  // own thread, so it delays only its own client.
+  std::optional<Fault> DrawRandomFault() {
+    const Options::RandomFaults& r = options.random_faults;
+    std::chrono::milliseconds delay{0};
+    std::optional<Fault> fault;
+    {
+      std::lock_guard lock(mu);
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      double draw = unit(random);
+      if (draw < r.error_rate) {
+        static constexpr std::pair<int, const char*> kErrors[] = {{500, "InternalError"},
+                                                                  {502, "BadGateway"},
+                                                                  {503, "ServiceUnavailable"},
+                                                                  {504, "Timeout"}};
+        const auto& [status, reason] = kErrors[random() % 4];
+        fault.emplace();
+        fault->status = status;
+        fault->reason = reason;
+      } else if (draw < r.error_rate + r.throttle_rate) {
+        fault.emplace();  // 429 TooManyRequests
+        fault->retry_after_seconds = r.retry_after_seconds;
+      }
+      if (r.slow_max.count() > 0 && unit(random) < r.slow_rate) {
+        delay = std::chrono::milliseconds(random() % (r.slow_max.count() + 1));
+      }
+    }
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    return fault;
+  }
+
+  // Stores a pod (ADDED, or MODIFIED when one of its name exists); its uid, or "" when the JSON
+  // is not a pod with a namespace and a name.
+  std::string Add(const std::string& pod_json) {
+    std::lock_guard lock(mu);
+    StoredPod pod;
+    if (!Stamp(pod_json, &pod, false)) return "";
+    std::string key = pod.ns + "/" + pod.name;
+    bool existed = pods.count(key) > 0;
+    Record(pod.rv, existed ? "MODIFIED" : "ADDED", pod.ns, pod.json);
+    pods[key] = pod;
+    return pod.uid;
+  }
+
+  // When a watch starting now is to be cut, and at what moment.
+  std::optional<SteadyTime> DrawWatchCut() {
+    const Options::RandomFaults& r = options.random_faults;
+    if (r.watch_drop_rate <= 0) return std::nullopt;
+    std::lock_guard lock(mu);
+    if (std::uniform_real_distribution<double>(0.0, 1.0)(random) >= r.watch_drop_rate) {
+      return std::nullopt;
+    }
+    auto within =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(r.watch_drop_within.count(), 1));
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(random() % within);
+  }
+
+  bool Debug(Stream& s, Request& req, const std::string& target) {
+    if (target == "/debug/pods" && req.method() == http::verb::post) {
+      std::string uid = Add(req.body());
+      if (uid.empty()) return SendStatus(s, req, 400, "BadRequest", "not a pod with a name");
+      return Send(s, 201, "{\"uid\":\"" + uid + "\"}", req.version(), req.keep_alive());
+    }
+    if (target == "/debug/deletes" && req.method() == http::verb::get) {
+      rapidjson::StringBuffer out;
+      rapidjson::Writer<rapidjson::StringBuffer> w(out);
+      w.StartObject();
+      w.Key("deletes");
+      w.StartArray();
+      {
+        std::lock_guard lock(mu);
+        for (const auto& d : delete_records) {
+          w.StartObject();
+          w.Key("namespace");
+          w.String(d.namespace_.c_str());
+          w.Key("name");
+          w.String(d.name.c_str());
+          w.Key("status");
+          w.Int(d.status);
+          w.EndObject();
+        }
+      }
+      w.EndArray();
+      w.EndObject();
+      return Send(s, 200, out.GetString(), req.version(), req.keep_alive());
+    }
+    return SendStatus(s, req, 404, "NotFound", "no such debug endpoint");
+  }
+
   // ---- HTTP ----
   static bool Send(Stream& s, int status, const std::string& body, unsigned version,
                    bool keep_alive, int retry_after = -1) {
@@ -387,9 +478,15 @@ struct FakeApiServer::Impl {
       }
       return SendStatus(s, req, 401, "Unauthorized", "Unauthorized");
     }
+    if (target.rfind("/debug/", 0) == 0) return Debug(s, req, target);
     if (auto fault = TakeFault(method, target, user)) {
       return Send(s, fault->status,
                   StatusJson(fault->status, fault->reason, "injected fault: " + fault->reason),
+                  req.version(), req.keep_alive(), fault->retry_after_seconds);
+    }
+    if (auto fault = DrawRandomFault()) {
+      return Send(s, fault->status,
+                  StatusJson(fault->status, fault->reason, "random fault: " + fault->reason),
                   req.version(), req.keep_alive(), fault->retry_after_seconds);
     }
     std::string path = target.substr(0, target.find('?'));
@@ -796,6 +893,7 @@ struct FakeApiServer::Impl {
         query.count("allowWatchBookmarks") &&
         (query["allowWatchBookmarks"] == "true" || query["allowWatchBookmarks"] == "1");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    std::optional<SteadyTime> cut = DrawWatchCut();
     std::unique_lock lock(mu);
     ++watch_count;
     std::uint64_t gen = generation;
@@ -834,6 +932,7 @@ struct FakeApiServer::Impl {
       lock.lock();
       while (true) {
         if (generation != gen || !running) return false;  // "crash": no last chunk
+        if (cut && std::chrono::steady_clock::now() >= *cut) return false;  // dropped, likewise
         if (from < compacted_rv) {
           gone = true;
           too_old = StatusJson(410, "Expired",
@@ -861,7 +960,8 @@ struct FakeApiServer::Impl {
           next_bookmark = now + options.bookmark_interval;
           break;
         }
-        cv.wait_until(lock, std::min(deadline, bookmarks ? next_bookmark : deadline));
+        auto wake = std::min(deadline, bookmarks ? next_bookmark : deadline);
+        cv.wait_until(lock, cut ? std::min(wake, *cut) : wake);
       }
       lock.unlock();
       if (gone) {
@@ -1179,14 +1279,9 @@ void FakeApiServer::AddToken(const std::string& token, const std::string& user) 
 }
 
 std::string FakeApiServer::AddPod(const std::string& pod_json) {
-  std::lock_guard lock(impl_->mu);
-  StoredPod pod;
-  if (!impl_->Stamp(pod_json, &pod, false)) throw std::invalid_argument("AddPod: not a pod");
-  std::string key = pod.ns + "/" + pod.name;
-  bool existed = impl_->pods.count(key) > 0;
-  impl_->Record(pod.rv, existed ? "MODIFIED" : "ADDED", pod.ns, pod.json);
-  impl_->pods[key] = pod;
-  return pod.uid;
+  std::string uid = impl_->Add(pod_json);
+  if (uid.empty()) throw std::invalid_argument("AddPod: not a pod");
+  return uid;
 }
 
 void FakeApiServer::LoadPods(const std::vector<std::string>& pod_jsons) {

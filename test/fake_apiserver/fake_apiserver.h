@@ -34,6 +34,10 @@ namespace stratum_guard::fake_apiserver {
 //   GET/POST/PUT/DELETE /apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports[/{name}]
 //     (the CRD: installed by default, SetPolicyReportsInstalled(false) makes the whole group
 //     404; the schema's result and severity enums are checked, 422 else)
+// and, for a driver in another process (the soak test), with the same bearer token:
+//   POST   /debug/pods       AddPod with the body; answers {"uid":...}
+//   GET    /debug/deletes    every DELETE of a pod so far: {"deletes":[{"namespace","name",
+//                            "status"}]}, in arrival order
 // Simplifications, stated so tests do not rely on more: a continued list reads the current
 // state after the token's key (a real server reads its etcd snapshot); a deleted pod disappears
 // at once with a DELETED event (as a real server does for pods not bound to a node); one
@@ -52,6 +56,23 @@ class FakeApiServer {
     // Measures DeleteRecord::ms_since_user_lease_write, on the clients' simulated timeline
     // when they run on one; null: the steady clock. Must outlive the server.
     const common::Clock* clock = nullptr;
+
+    // Failures drawn at random, for soak runs (`fake-apiserver --fault-*`): each request after
+    // authentication is, with these probabilities, answered 5xx (500, 502, 503 or 504), or 429
+    // with Retry-After, or answered late; a watch is, with watch_drop_rate, cut mid-stream
+    // (no last chunk) at a random moment within watch_drop_within. The same seed gives the
+    // same draws in the same order. The /debug/ paths are never faulted.
+    struct RandomFaults {
+      std::uint64_t seed = 1;
+      double error_rate = 0;
+      double throttle_rate = 0;
+      int retry_after_seconds = 1;
+      double slow_rate = 0;
+      std::chrono::milliseconds slow_max{0};  // a slow answer waits up to this long
+      double watch_drop_rate = 0;
+      std::chrono::milliseconds watch_drop_within{10'000};
+    };
+    RandomFaults random_faults;
   };
 
   // A failure served instead of the real answer: the `nth` matching call from now on (and the
