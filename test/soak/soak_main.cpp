@@ -693,7 +693,8 @@ bool WebhookSoak::Run() {
 
 class SweeperSoak {
  public:
-  SweeperSoak(const Config& config, Tally& tally) : config_(config), tally_(tally) {}
+  SweeperSoak(const Config& config, const ManifestLimits& limits, Tally& tally)
+      : config_(config), limits_(limits), tally_(tally) {}
   bool Run(const std::atomic<bool>& load_over);
 
  private:
@@ -701,6 +702,7 @@ class SweeperSoak {
   bool AddPod(bool miner);
 
   const Config& config_;
+  const ManifestLimits limits_;
   Tally& tally_;
   testing::TempDir dir_;
   ClientTls tls_;
@@ -819,11 +821,11 @@ bool SweeperSoak::Run(const std::atomic<bool>& load_over) {
   double took = SecondsSince(start);
   sweep.Signal(SIGTERM);
   auto term = Clock::now();
-  auto code = sweep.WaitExit(30s);
+  auto code = sweep.WaitExit(std::chrono::seconds(limits_.termination_grace_seconds + 5));
   double exit_seconds = SecondsSince(term);
   auto calls = deletes().value_or(std::vector<DeleteCall>{});
   DeleteJudgement judgement = JudgeDeletes(miners_, benign_, calls);
-  ExitJudgement exit = JudgeExit(code, exit_seconds, 30);
+  ExitJudgement exit = JudgeExit(code, exit_seconds, limits_.termination_grace_seconds);
   std::printf(
       "sweeper: %zu miners and %zu benign pods (%d added over the run), %zu DELETE calls "
       "reached the fake; all miners deleted: %s (%.0f s after the first pod); %s\n",
@@ -875,7 +877,7 @@ int Main(int argc, char** argv) {
   Tally tally;
   std::atomic<bool> load_over{false};
   bool sweeper_passed = false;
-  std::thread sweeper([&] { sweeper_passed = SweeperSoak(config, tally).Run(load_over); });
+  std::thread sweeper([&] { sweeper_passed = SweeperSoak(config, limits, tally).Run(load_over); });
   bool webhook_passed = WebhookSoak(config, limits, tally).Run();
   load_over = true;
   sweeper.join();
