@@ -23,13 +23,18 @@ BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
 # libFuzzer and the sanitizer runtimes of clang 19, for `make fuzz` only.
 FUZZ_DEPS = clang-19 libfuzzer-19-dev libclang-rt-19-dev
 
-# `make sanitize` and `make tsan` (docs/SECURITY.md): one build directory per sanitizer, -O1
-# (a third less compile time than -O2, and the sanitizers' reports keep their stack frames).
+# `make sanitize`, `make fuzz` and `make tsan` (docs/SECURITY.md), all three in CI. `sanitize`
+# and `fuzz` share one clang 19 tree: every library is compiled once with
+# -fsanitize=fuzzer-no-link,address,undefined, the test suite links it without libFuzzer and the
+# fuzz targets with it, so the fuzzers cost their 7 harnesses, not a build of their own. TSan
+# needs its own tree. Both at -O1 (a third less compile time than -O2, and the reports keep
+# their stack frames).
 ASAN_BUILD  ?= build-asan
 TSAN_BUILD  ?= build-tsan
 SAN_CMAKE    = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" \
                -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
-# Any UBSan report fails the test that triggered it; leaks are reported by ASan at exit.
+# Any UBSan report fails the test that triggered it (the clang tree also aborts on it:
+# -fno-sanitize-recover=all); leaks are reported by ASan at exit and fail the test.
 SAN_ENV      = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp"
@@ -38,8 +43,8 @@ SAN_ENV      = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 TSAN_TARGETS = server_e2e_tests sweeper_unit_tests sweeper_integration_tests sweeper_cli_tests \
                sweeper_serve_tests kube_unit_tests kube_integration_tests
 TSAN_TESTS   = ^(ServerE2E|InProcessServerTest|sweeper\.|kube\.)
-# `make fuzz FUZZ_SECONDS=N`: every target in fuzz/ for N seconds each, one after the other.
-FUZZ_BUILD   ?= build-fuzz
+# `make fuzz FUZZ_SECONDS=N`: every target in fuzz/ for N seconds each, one after the other
+# (CI: 20 s each). Built in the ASan tree.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS  = admission_review http_request policy_loader manifest_reader kubeconfig \
                 sweeper_decoders text
@@ -136,18 +141,14 @@ test: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
-$(ASAN_BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(ASAN_BUILD) $(SAN_CMAKE) -DSTRATUM_GUARD_SANITIZE=ON
+$(ASAN_BUILD)/CMakeCache.txt: | deps fuzz-deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_CXX_COMPILER=clang++-19 -DSTRATUM_GUARD_FUZZ=ON $(SAN_CMAKE)
 
 $(TSAN_BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(TSAN_BUILD) $(SAN_CMAKE) -DSTRATUM_GUARD_SANITIZE=thread
 
-$(FUZZ_BUILD)/CMakeCache.txt: | deps fuzz-deps
-	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++-19 -DSTRATUM_GUARD_FUZZ=ON \
-	  -DSTRATUM_GUARD_TESTS=OFF $(SAN_CMAKE)
-
-# The whole suite under AddressSanitizer and UBSan.
-sanitize: deps $(ASAN_BUILD)/CMakeCache.txt
+# The whole suite under AddressSanitizer and UBSan (fuzz.*.replay: libFuzzer replays the seeds).
+sanitize: deps fuzz-deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && $(SAN_ENV) ctest --output-on-failure --timeout 600 -j $(JOBS)
 
@@ -157,9 +158,9 @@ tsan: deps $(TSAN_BUILD)/CMakeCache.txt
 	cd $(TSAN_BUILD) && $(SAN_ENV) ctest --output-on-failure --timeout 600 -j $(JOBS) \
 	  -R '$(TSAN_TESTS)'
 
-fuzz: deps fuzz-deps $(FUZZ_BUILD)/CMakeCache.txt
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
-	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz: deps fuzz-deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	fuzz/run.sh $(ASAN_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 soak: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target stratum-guard fake-apiserver soak-driver

@@ -165,6 +165,13 @@ class JsonBuilder : public YAML::EventHandler {
   std::vector<YamlDocument>& documents() { return documents_; }
 
   void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 never gets past a stray ',' at the top level (a file of one ",", found by
+    // fuzz_manifest_reader): it emits empty documents at the same place forever, until memory
+    // runs out. A document that starts where the one before it started consumed nothing.
+    if (!documents_.empty() && mark.pos == last_start_) {
+      throw BuildError(mark, "the YAML parser cannot get past this point (a stray ','?)");
+    }
+    last_start_ = mark.pos;
     doc_ = std::make_shared<rapidjson::Document>();
     lines_ = std::make_shared<LineIndex>();
     stack_.clear();
@@ -362,6 +369,7 @@ class JsonBuilder : public YAML::EventHandler {
   std::unordered_map<YAML::anchor_t, Anchored> anchors_;
   long nodes_ = 0;
   int root_line_ = 0;
+  int last_start_ = -1;
 };
 
 // --- objects out of documents ----------------------------------------------------------------

@@ -17,8 +17,10 @@ for target in "$@"; do
   mkdir -p "$corpus"
   echo "== fuzz_$target for ${seconds}s"
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a bomb of memory is a finding.
-  # LeakSanitizer runs at exit and after every input that allocated more than it freed.
+  # -detect_leaks=1 (libFuzzer's default, said so it stays): LeakSanitizer runs after every
+  # input that allocated more than it freed, seeds included, and a leak exits non-zero.
   if ! "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -detect_leaks=1 \
       -print_final_stats=1 -artifact_prefix="$build/artifacts/$target-" \
       "$corpus" "$src/corpus/$target" $(ls -d "$src/regressions/$target" 2>/dev/null) \
       > "$build/artifacts/$target.log" 2>&1; then

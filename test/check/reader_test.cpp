@@ -243,6 +243,22 @@ TEST(ReaderTest, AliasBombEndsWithAnErrorNotExhaustion) {
   EXPECT_NE(r.errors[0].message.find("through aliases"), std::string::npos) << r.errors[0].message;
 }
 
+// yaml-cpp 0.7 emits empty documents forever at a top-level ',' (fuzz_manifest_reader: a file
+// of one ',' took all memory). The documents before it are kept, the stray comma is an error.
+TEST(ReaderTest, StrayCommaIsAnErrorNotAnEndlessStream) {
+  for (const char* text : {",", "\"x\",\n", "kind: Service\n---\n\"x\" ,\n"}) {
+    ReadResult r = Parse(text, "comma.yaml");
+    ASSERT_EQ(r.errors.size(), 1u) << text;
+    EXPECT_NE(r.errors[0].message.find("cannot get past"), std::string::npos)
+        << r.errors[0].message;
+  }
+  ReadResult r = Parse("kind: Service\n---\n,\n", "comma.yaml");
+  ASSERT_EQ(r.objects.size(), 1u);
+  EXPECT_EQ(Kind(r.objects[0]), "Service");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 3);
+}
+
 TEST(ReaderTest, DeepNestingIsAnErrorNotACrash) {
   std::string text;
   for (int i = 0; i < kMaxDepth + 10; ++i) text += std::string(i * 2, ' ') + "a:\n";
