@@ -115,6 +115,7 @@ void DockerConfig::Merge(const DockerConfig& other) {
 }
 
 RegistryCredentials DockerConfig::Lookup(std::string_view registry) const {
+  if (by_host_.empty()) return {};  // the common case, asked once per container per review
   auto it = by_host_.find(NormaliseRegistryKey(registry));
   return it == by_host_.end() ? RegistryCredentials{} : it->second;
 }
