@@ -13,11 +13,13 @@ SANITIZE   ?= OFF
 
 # Exactly the Debian packages the build and the test suite need. `prometheus` is there for
 # promtool alone (the alerts' unit tests); its server is never started (see `install`). jq reads
-# JSON in the shell tests (and in `make e2e` and `make image`).
+# JSON in the shell tests (and in `make e2e` and `make image`). docker-registry (its service
+# never started either) and skopeo are the real registry, and what pushes images to it, of the
+# registry client's tests.
 BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              libboost1.81-dev libssl-dev rapidjson-dev prometheus-cpp-dev libre2-dev \
              libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev ccache \
-             prometheus jq
+             prometheus jq docker-registry skopeo
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
 BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
 # libFuzzer and the sanitizer runtimes of clang 19, for `make fuzz` only.
@@ -47,7 +49,7 @@ TSAN_TESTS   = ^(ServerE2E|InProcessServerTest|sweeper\.|kube\.)
 # (CI: 20 s each). Built in the ASan tree.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS  = admission_review http_request policy_loader manifest_reader kubeconfig \
-                sweeper_decoders text
+                sweeper_decoders text registry_documents
 
 # `make soak SOAK_SECONDS=N` (test/soak/README.md): the real binary under good and hostile load,
 # the sweeper against a failing fake API server; passes or fails on its own.
@@ -88,10 +90,11 @@ e2e-deps:
 image-deps:
 	@$(call install,$(IMAGE_DEPS))
 
-# Packages that ship a daemon (prometheus, nginx-light) would start it from their postinst and
-# leave it running: a policy-rc.d that answers 101 ("action forbidden") while apt-get runs keeps
-# invoke-rc.d and deb-systemd-invoke from starting anything, and the prometheus unit is then
-# disabled so a reboot does not start it either. An existing policy-rc.d is left alone.
+# Packages that ship a daemon (prometheus, docker-registry, nginx-light) would start it from
+# their postinst and leave it running: a policy-rc.d that answers 101 ("action forbidden") while
+# apt-get runs keeps invoke-rc.d and deb-systemd-invoke from starting anything, and the units of
+# prometheus and docker-registry are then disabled so a reboot does not start them either. An
+# existing policy-rc.d is left alone.
 define install
 missing=""; for p in $(1); do \
   dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -107,10 +110,12 @@ if [ -n "$$missing" ]; then \
   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
   status=$$?; \
   [ -z "$$own_policy" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; \
-  case " $$missing " in *" prometheus "*) \
-    $(SUDO) deb-systemd-helper disable prometheus.service >/dev/null 2>&1; \
-    $(SUDO) update-rc.d prometheus disable >/dev/null 2>&1;; \
-  esac; \
+  for daemon in prometheus docker-registry; do \
+    case " $$missing " in *" $$daemon "*) \
+      $(SUDO) deb-systemd-helper disable $$daemon.service >/dev/null 2>&1; \
+      $(SUDO) update-rc.d $$daemon disable >/dev/null 2>&1;; \
+    esac; \
+  done; \
   exit $$status; \
 fi
 endef

@@ -6,9 +6,12 @@
 #include "check/check.h"
 #include "check/manifest_reader.h"
 #include "check/report.h"
+#include "common/clock.h"
 #include "main/commands.h"
 #include "main/policy_flag.h"
+#include "main/registry_flags.h"
 #include "policy/policy.h"
+#include "registry/workload_images.h"
 
 namespace stratum_guard::cli {
 
@@ -24,6 +27,7 @@ Command AddCheckCommand(CLI::App& root) {
         "https://github.com/stratum-guard/stratum-guard/blob/main/docs/POLICY.md";
     bool quiet = false;
     std::vector<std::string> paths;
+    RegistryConfig registry;
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = root.add_subcommand(
@@ -39,6 +43,7 @@ Command AddCheckCommand(CLI::App& root) {
   app->add_flag("-q,--quiet", options->quiet,
                 "Text report: list only denied and warned objects, warnings and errors");
   app->add_option("PATH", options->paths, "Manifest files or directories, - for stdin")->required();
+  AddRegistryFlags(*app, options->registry);
 
   auto run = [options]() -> int {
     std::shared_ptr<const policy::Policy> compiled;
@@ -51,9 +56,38 @@ Command AddCheckCommand(CLI::App& root) {
       std::cerr << "stratum-guard check: " << e.what() << "\n";
       return kExitConfig;
     }
+    registry::DockerConfig credentials;
+    if (std::string error = FinishRegistryConfig(options->registry, &credentials); !error.empty()) {
+      std::cerr << "stratum-guard check: " << error << "\n";
+      return kExitConfig;
+    }
+    check::Evaluator evaluate = check::EvaluatorFor(compiled);
+    std::unique_ptr<registry::RegistryClient> client;
+    std::unique_ptr<registry::ImageInspector> inspector;
+    if (options->registry.inspect_images) {
+      client = std::make_unique<registry::RegistryClient>(options->registry.options);
+      inspector = std::make_unique<registry::ImageInspector>(
+          *client, common::SystemClock::Instance(), options->registry.inspector);
+      // Offline there is no webhook timeout: each image gets the time of its requests (a
+      // token, the index, the manifest, the config).
+      const auto deadline =
+          options->registry.options.connect_timeout + 4 * options->registry.options.request_timeout;
+      evaluate = [judge = std::move(evaluate), &inspector, &credentials,
+                  deadline](const policy::Workload& workload) {
+        policy::Workload inspected = workload;
+        registry::WorkloadInspection seen =
+            registry::InspectWorkload(inspected, *inspector, credentials, deadline);
+        for (const registry::ContainerInspection& c : seen.containers) {
+          if (c.error.empty()) continue;
+          // The pod spec is still judged: an image that cannot be read is no evidence.
+          std::cerr << "warning: image \"" << c.image << "\" of " << workload.kind << " "
+                    << workload.name << " not inspected: " << c.error << "\n";
+        }
+        return judge(inspected);
+      };
+    }
     check::ReadResult read = check::ReadManifests(options->paths, std::cin);
-    check::Report report =
-        check::Check(read, check::EvaluatorFor(compiled), options->default_namespace);
+    check::Report report = check::Check(read, evaluate, options->default_namespace);
     if (options->output == "json") {
       check::WriteJson(report, std::cout);
     } else if (options->output == "sarif") {

@@ -596,11 +596,13 @@ std::string FieldName(const Container& c, const FieldRef& f) {
     case FieldKind::kImage:
       return "image";
     case FieldKind::kCommand:
-      return "command[" + std::to_string(f.index) + "]";
+      return (c.command_from_image ? "image config Entrypoint[" : "command[") +
+             std::to_string(f.index) + "]";
     case FieldKind::kArgs:
-      return "args[" + std::to_string(f.index) + "]";
+      return (c.args_from_image ? "image config Cmd[" : "args[") + std::to_string(f.index) + "]";
     case FieldKind::kEnv:
-      return "env[" + std::string(c.env[f.index].name) + "]";
+      return (c.env[f.index].from_image ? "image config Env[" : "env[") +
+             std::string(c.env[f.index].name) + "]";
   }
   return {};
 }
@@ -609,7 +611,11 @@ std::string FieldPath(const Container& c, const FieldRef& f) {
   std::string path;
   path.reserve(c.path.size() + 24);
   path += c.path;
-  switch (f.kind) {
+  // What the image's config holds has no place in the object: its path is the image's.
+  const bool from_image = (f.kind == FieldKind::kCommand && c.command_from_image) ||
+                          (f.kind == FieldKind::kArgs && c.args_from_image) ||
+                          (f.kind == FieldKind::kEnv && c.env[f.index].from_image);
+  switch (from_image ? FieldKind::kImage : f.kind) {
     case FieldKind::kImage:
       path += ".image";
       break;

@@ -105,4 +105,31 @@ std::optional<Workload> ExtractWorkload(std::string_view kind, const rapidjson::
   return w;
 }
 
+void ApplyImageConfig(Container& c, std::span<const std::string> entrypoint,
+                      std::span<const std::string> cmd, std::span<const std::string> env) {
+  const bool had_command = !c.command.empty();
+  if (!had_command && !entrypoint.empty()) {
+    c.command.assign(entrypoint.begin(), entrypoint.end());
+    c.command_from_image = true;
+  }
+  if (!had_command && c.args.empty() && !cmd.empty()) {
+    c.args.assign(cmd.begin(), cmd.end());
+    c.args_from_image = true;
+  }
+  std::vector<EnvVar> merged;
+  merged.reserve(env.size() + c.env.size());
+  for (const std::string& entry : env) {
+    std::string_view view = entry;
+    std::size_t eq = view.find('=');
+    std::string_view name = view.substr(0, eq);
+    bool overridden = std::any_of(c.env.begin(), c.env.end(),
+                                  [&](const EnvVar& own) { return own.name == name; });
+    if (overridden || name.empty()) continue;
+    std::string_view value = eq == std::string_view::npos ? std::string_view() : view.substr(eq + 1);
+    merged.push_back({name, value, true, true});
+  }
+  merged.insert(merged.end(), c.env.begin(), c.env.end());
+  c.env = std::move(merged);
+}
+
 }  // namespace stratum_guard::policy

@@ -21,6 +21,7 @@ struct EnvVar {
   std::string_view name;
   std::string_view value;  // literal `value`; empty when has_value is false
   bool has_value = false;  // false for valueFrom (secret, configmap, field refs)
+  bool from_image = false;  // the image config's Env, not the pod spec (ApplyImageConfig)
 };
 
 struct Container {
@@ -32,6 +33,10 @@ struct Container {
   std::vector<EnvVar> env;
   // JSON path of this container inside the object, e.g. "spec.template.spec.containers[1]".
   std::string path;
+  // Set by ApplyImageConfig when what runs comes from the image: findings then name the image
+  // config's field ("image config Entrypoint[0]") instead of the pod spec's.
+  bool command_from_image = false;
+  bool args_from_image = false;
 };
 
 struct Workload {
@@ -55,5 +60,12 @@ bool CarriesPodTemplate(std::string_view kind);
 // pod template. Tolerates missing or mistyped fields (they are skipped): the API server has
 // validated the object already, and a manifest on disk may be partial.
 std::optional<Workload> ExtractWorkload(std::string_view kind, const rapidjson::Value& object);
+
+// Completes `c` with its image's configuration, read from the registry, by the kubelet's rules:
+// `command` replaces the Entrypoint, and `args` replace the Cmd; with a command and no args the
+// Cmd is not run. The image's Env ("NAME=value") comes first, and a variable the container sets
+// itself replaces the image's. Views point into the three lists, which must outlive `c`.
+void ApplyImageConfig(Container& c, std::span<const std::string> entrypoint,
+                      std::span<const std::string> cmd, std::span<const std::string> env);
 
 }  // namespace stratum_guard::policy
