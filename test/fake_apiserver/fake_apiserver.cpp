@@ -1410,20 +1410,25 @@ void FakeApiServer::PutWebhookConfiguration(const std::string& config_json) {
   PutObject(*impl_, impl_->webhook_configurations, "", config_json);
 }
 
+namespace {
+std::optional<std::string> StoredJson(const FakeApiServer::Impl& impl,
+                                      const std::map<std::string, StoredObject>& store,
+                                      const std::string& key) {
+  std::lock_guard lock(impl.mu);
+  auto it = store.find(key);
+  if (it == store.end()) return std::nullopt;
+  return it->second.json;
+}
+}  // namespace
+
 std::optional<std::string> FakeApiServer::secret_json(const std::string& ns,
                                                       const std::string& name) const {
-  std::lock_guard lock(impl_->mu);
-  auto it = impl_->secrets.find(ns + "/" + name);
-  if (it == impl_->secrets.end()) return std::nullopt;
-  return it->second.json;
+  return StoredJson(*impl_, impl_->secrets, ns + "/" + name);
 }
 
 std::optional<std::string> FakeApiServer::webhook_configuration_json(
     const std::string& name) const {
-  std::lock_guard lock(impl_->mu);
-  auto it = impl_->webhook_configurations.find(name);
-  if (it == impl_->webhook_configurations.end()) return std::nullopt;
-  return it->second.json;
+  return StoredJson(*impl_, impl_->webhook_configurations, name);
 }
 
 namespace {

@@ -209,19 +209,25 @@ std::string FakeKubeApi::Stamp(const std::string& json, const std::string& ns) {
   return Serialize(doc);
 }
 
-KubeError FakeKubeApi::GetSecret(const std::string& ns, const std::string& name,
-                                 const PodVisitor& visit) {
+KubeError FakeKubeApi::GetStored(const std::string& method,
+                                 const std::map<std::string, std::string>& store,
+                                 const std::string& key, const PodVisitor& visit) {
   std::string json;
   {
     std::lock_guard lock(mu_);
     KubeError e;
-    if (Fail("get_secret", &e)) return e;
-    auto it = secrets_.find(ns + "/" + name);
-    if (it == secrets_.end()) return StatusError(404);
+    if (Fail(method, &e)) return e;
+    auto it = store.find(key);
+    if (it == store.end()) return StatusError(404);
     json = it->second;
   }
   Visit(json, visit);
   return {};
+}
+
+KubeError FakeKubeApi::GetSecret(const std::string& ns, const std::string& name,
+                                 const PodVisitor& visit) {
+  return GetStored("get_secret", secrets_, ns + "/" + name, visit);
 }
 
 KubeError FakeKubeApi::CreateSecret(const std::string& ns, const std::string& secret_json,
@@ -264,17 +270,7 @@ KubeError FakeKubeApi::UpdateSecret(const std::string& ns, const std::string& na
 
 KubeError FakeKubeApi::GetValidatingWebhookConfiguration(const std::string& name,
                                                          const PodVisitor& visit) {
-  std::string json;
-  {
-    std::lock_guard lock(mu_);
-    KubeError e;
-    if (Fail("get_webhook", &e)) return e;
-    auto it = webhooks_.find(name);
-    if (it == webhooks_.end()) return StatusError(404);
-    json = it->second;
-  }
-  Visit(json, visit);
-  return {};
+  return GetStored("get_webhook", webhooks_, name, visit);
 }
 
 KubeError FakeKubeApi::PatchValidatingWebhookConfiguration(const std::string& name,

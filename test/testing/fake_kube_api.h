@@ -89,6 +89,8 @@ class FakeKubeApi : public KubeApi {
   std::map<std::string, std::string> secrets_;                        // "ns/name" -> json
   std::map<std::string, std::string> webhooks_;                       // name -> json
   std::string Stamp(const std::string& json, const std::string& ns);  // sets a new rv
+  KubeError GetStored(const std::string& method, const std::map<std::string, std::string>& store,
+                      const std::string& key, const PodVisitor& visit);
   int rv_ = 100;
   int expire_continue_ = 0;
 };
