@@ -186,6 +186,12 @@ image: image-deps build
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	bench/run.sh $(BUILD)
 
+# The one-file install, `kubectl apply -f install.yaml` (docs/INSTALL.md): manifests/default
+# rendered. The test manifests_install_yaml fails when it is out of date with the sources.
+.PHONY: install.yaml
+install.yaml:
+	test/manifests/install_yaml.sh render > $@.tmp && mv $@.tmp $@
+
 # PREFIX=/usr/local by default; DESTDIR stages it for a package or an image.
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

@@ -92,9 +92,14 @@ PemPair IssueCertificate(const CertificateSpec& spec, const PemPair* issuer) {
   if (!serial || BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) == nullptr) {
     Fail("serial number");
   }
-  // Backdated a minute so a client whose clock runs slightly behind still accepts it.
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(spec.validity.count()));
+  std::time_t start = std::chrono::system_clock::to_time_t(
+      spec.not_before.value_or(std::chrono::system_clock::now()));
+  if (X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0,
+                       -static_cast<long>(spec.backdate.count()), &start) == nullptr ||
+      X509_time_adj_ex(X509_getm_notAfter(cert.get()), 0, static_cast<long>(spec.validity.count()),
+                       &start) == nullptr) {
+    Fail("certificate validity");
+  }
   if (X509_set_pubkey(cert.get(), key.get()) != 1) Fail("X509_set_pubkey");
 
   X509_NAME* name = X509_get_subject_name(cert.get());
@@ -144,17 +149,60 @@ PemPair IssueCertificate(const CertificateSpec& spec, const PemPair* issuer) {
 
 PemPair DevelopmentCertificate() { return IssueCertificate(CertificateSpec{}); }
 
-std::optional<std::chrono::system_clock::time_point> CertificateNotAfter(std::string_view pem) {
+namespace {
+
+// The first certificate of `pem`, or null (OpenSSL's error queue cleared).
+X509Ptr ParseCertificate(std::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return std::nullopt;
+  if (!bio) return nullptr;
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (!cert) {
-    ERR_clear_error();
-    return std::nullopt;
-  }
+  if (!cert) ERR_clear_error();
+  return cert;
+}
+
+std::optional<std::chrono::system_clock::time_point> TimeOf(const ASN1_TIME* time) {
   std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) return std::nullopt;
+  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return std::nullopt;
   return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+std::optional<std::chrono::system_clock::time_point> CertificateNotAfter(std::string_view pem) {
+  X509Ptr cert = ParseCertificate(pem);
+  if (!cert) return std::nullopt;
+  return TimeOf(X509_get0_notAfter(cert.get()));
+}
+
+std::optional<std::chrono::system_clock::time_point> CertificateNotBefore(std::string_view pem) {
+  X509Ptr cert = ParseCertificate(pem);
+  if (!cert) return std::nullopt;
+  return TimeOf(X509_get0_notBefore(cert.get()));
+}
+
+bool IsSignedBy(std::string_view certificate_pem, std::string_view ca_pem) {
+  X509Ptr cert = ParseCertificate(certificate_pem);
+  X509Ptr ca = ParseCertificate(ca_pem);
+  if (!cert || !ca) return false;
+  EVP_PKEY* ca_key = X509_get0_pubkey(ca.get());
+  bool ok = ca_key != nullptr && X509_verify(cert.get(), ca_key) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+bool CertificateCoversHost(std::string_view pem, const std::string& host) {
+  X509Ptr cert = ParseCertificate(pem);
+  return cert && X509_check_host(cert.get(), host.data(), host.size(), 0, nullptr) == 1;
+}
+
+bool KeyMatchesCertificate(std::string_view certificate_pem, std::string_view private_key_pem) {
+  X509Ptr cert = ParseCertificate(certificate_pem);
+  if (!cert) return false;
+  BioPtr bio(BIO_new_mem_buf(private_key_pem.data(), static_cast<int>(private_key_pem.size())));
+  PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  bool ok = key && X509_check_private_key(cert.get(), key.get()) == 1;
+  ERR_clear_error();
+  return ok;
 }
 
 }  // namespace stratum_guard::certs

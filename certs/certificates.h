@@ -24,6 +24,12 @@ struct CertificateSpec {
   // certificates must not be limited to serverAuth (set both false on such a CA).
   bool server_auth = true;
   bool client_auth = false;
+  // Issue time; nullopt: now. Callers that decide rotations on a simulated clock issue on that
+  // clock's time. notAfter is this plus `validity`.
+  std::optional<std::chrono::system_clock::time_point> not_before;
+  // notBefore is the issue time less this, so that a client whose clock runs slightly behind
+  // still accepts a new certificate.
+  std::chrono::seconds backdate{60};
 };
 
 struct PemPair {
@@ -42,5 +48,18 @@ PemPair DevelopmentCertificate();
 
 // The notAfter time of the first certificate in `pem`, or nullopt if it does not parse.
 std::optional<std::chrono::system_clock::time_point> CertificateNotAfter(std::string_view pem);
+// Its notBefore time, likewise.
+std::optional<std::chrono::system_clock::time_point> CertificateNotBefore(std::string_view pem);
+
+// Whether the first certificate in `certificate_pem` carries a valid signature by the key of the
+// first certificate in `ca_pem`. False when either does not parse. Checks the signature only,
+// not dates or names: enough to tell which of two CAs issued a certificate.
+bool IsSignedBy(std::string_view certificate_pem, std::string_view ca_pem);
+
+// Whether the first certificate in `pem` is valid for DNS name `host` (its subjectAltName).
+bool CertificateCoversHost(std::string_view pem, const std::string& host);
+
+// Whether `private_key_pem` is the key of the first certificate in `certificate_pem`.
+bool KeyMatchesCertificate(std::string_view certificate_pem, std::string_view private_key_pem);
 
 }  // namespace stratum_guard::certs

@@ -80,6 +80,27 @@ class PageApi : public kube::KubeApi {
   kube::KubeError DeletePolicyReport(const std::string&, const std::string&) override {
     return kube::KubeError::Decode("no policy reports");
   }
+  // The sweeper never touches Secrets or webhook configurations (self-managed certificates do).
+  kube::KubeError GetSecret(const std::string&, const std::string&,
+                            const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no secrets");
+  }
+  kube::KubeError CreateSecret(const std::string&, const std::string&,
+                               const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no secrets");
+  }
+  kube::KubeError UpdateSecret(const std::string&, const std::string&, const std::string&,
+                               const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no secrets");
+  }
+  kube::KubeError GetValidatingWebhookConfiguration(const std::string&,
+                                                    const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no webhook configurations");
+  }
+  kube::KubeError PatchValidatingWebhookConfiguration(const std::string&, const std::string&,
+                                                      const kube::PodVisitor&) override {
+    return kube::KubeError::Decode("no webhook configurations");
+  }
 
  private:
   std::string page_;

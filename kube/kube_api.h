@@ -100,7 +100,30 @@ class KubeApi {
   virtual KubeError UpdatePolicyReport(const std::string& ns, const std::string& name,
                                        const std::string& report_json, const PodVisitor& visit) = 0;
   virtual KubeError DeletePolicyReport(const std::string& ns, const std::string& name) = 0;
+
+  // core/v1 Secrets, for self-managed webhook certificates: GET/POST/PUT
+  // /api/v1/namespaces/{ns}/secrets[/{name}]. `secret_json` is a complete Secret; an update
+  // carries metadata.resourceVersion, so a stale one gets 409 Conflict. `visit` sees the object
+  // as stored.
+  virtual KubeError GetSecret(const std::string& ns, const std::string& name,
+                              const PodVisitor& visit) = 0;
+  virtual KubeError CreateSecret(const std::string& ns, const std::string& secret_json,
+                                 const PodVisitor& visit) = 0;
+  virtual KubeError UpdateSecret(const std::string& ns, const std::string& name,
+                                 const std::string& secret_json, const PodVisitor& visit) = 0;
+
+  // admissionregistration.k8s.io/v1 ValidatingWebhookConfigurations (cluster-scoped): GET, and
+  // PATCH with a JSON Patch (RFC 6902, application/json-patch+json) whose "test" operations make
+  // it conditional. `visit` sees the object as stored.
+  virtual KubeError GetValidatingWebhookConfiguration(const std::string& name,
+                                                      const PodVisitor& visit) = 0;
+  virtual KubeError PatchValidatingWebhookConfiguration(const std::string& name,
+                                                        const std::string& json_patch,
+                                                        const PodVisitor& visit) = 0;
 };
+
+inline constexpr std::string_view kValidatingWebhookConfigurationsPath =
+    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
 
 inline constexpr std::string_view kPolicyReportsPath = "/apis/wgpolicyk8s.io/v1alpha2";
 

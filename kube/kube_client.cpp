@@ -113,11 +113,13 @@ struct KubeClient::Impl {
 
   // One request; non-2xx decoded from its Status; 2xx bodies parsed in place into `doc`.
   KubeError Json(const char* method, const std::string& target, const std::string& body,
-                 std::string* storage, rapidjson::Document* doc) {
+                 std::string* storage, rapidjson::Document* doc,
+                 const char* content_type = "application/json") {
     https::Request request;
     request.method = method;
     request.target = target;
     request.body = body;
+    request.content_type = content_type;
     https::Response res;
     if (https::Error e = client->Do(request, &res, options.cancelled); !e.ok()) {
       return FromHttps(e);
@@ -284,6 +286,51 @@ KubeError KubeClient::UpdatePolicyReport(const std::string& ns, const std::strin
 
 KubeError KubeClient::DeletePolicyReport(const std::string& ns, const std::string& name) {
   return impl_->Json("DELETE", PolicyReportPath(ns, name), "", nullptr, nullptr);
+}
+
+// One object in, the stored object to `visit`: the shape of every call below.
+namespace {
+KubeError VisitJson(KubeClient::Impl& impl, const char* method, const std::string& target,
+                    const std::string& body, const PodVisitor& visit,
+                    const char* content_type = "application/json") {
+  std::string storage;
+  rapidjson::Document doc;
+  KubeError e = impl.Json(method, target, body, &storage, &doc, content_type);
+  if (e.ok()) visit(doc);
+  return e;
+}
+std::string SecretPath(const std::string& ns, const std::string& name = {}) {
+  std::string path = "/api/v1/namespaces/" + ns + "/secrets";
+  return name.empty() ? path : path + "/" + name;
+}
+}  // namespace
+
+KubeError KubeClient::GetSecret(const std::string& ns, const std::string& name,
+                                const PodVisitor& visit) {
+  return VisitJson(*impl_, "GET", SecretPath(ns, name), "", visit);
+}
+
+KubeError KubeClient::CreateSecret(const std::string& ns, const std::string& secret_json,
+                                   const PodVisitor& visit) {
+  return VisitJson(*impl_, "POST", SecretPath(ns), secret_json, visit);
+}
+
+KubeError KubeClient::UpdateSecret(const std::string& ns, const std::string& name,
+                                   const std::string& secret_json, const PodVisitor& visit) {
+  return VisitJson(*impl_, "PUT", SecretPath(ns, name), secret_json, visit);
+}
+
+KubeError KubeClient::GetValidatingWebhookConfiguration(const std::string& name,
+                                                        const PodVisitor& visit) {
+  return VisitJson(*impl_, "GET", std::string(kValidatingWebhookConfigurationsPath) + "/" + name,
+                   "", visit);
+}
+
+KubeError KubeClient::PatchValidatingWebhookConfiguration(const std::string& name,
+                                                          const std::string& json_patch,
+                                                          const PodVisitor& visit) {
+  return VisitJson(*impl_, "PATCH", std::string(kValidatingWebhookConfigurationsPath) + "/" + name,
+                   json_patch, visit, "application/json-patch+json");
 }
 
 KubeError KubeClient::WatchPods(const std::string& resource_version, int timeout_seconds,

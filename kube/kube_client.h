@@ -62,6 +62,17 @@ class KubeClient : public KubeApi {
   KubeError UpdatePolicyReport(const std::string& ns, const std::string& name,
                                const std::string& report_json, const PodVisitor& visit) override;
   KubeError DeletePolicyReport(const std::string& ns, const std::string& name) override;
+  KubeError GetSecret(const std::string& ns, const std::string& name,
+                      const PodVisitor& visit) override;
+  KubeError CreateSecret(const std::string& ns, const std::string& secret_json,
+                         const PodVisitor& visit) override;
+  KubeError UpdateSecret(const std::string& ns, const std::string& name,
+                         const std::string& secret_json, const PodVisitor& visit) override;
+  KubeError GetValidatingWebhookConfiguration(const std::string& name,
+                                              const PodVisitor& visit) override;
+  KubeError PatchValidatingWebhookConfiguration(const std::string& name,
+                                                const std::string& json_patch,
+                                                const PodVisitor& visit) override;
 
   // The most pods of list pages this client has held parsed in memory at once: never more
   // than one page's worth, which is what keeps a sweep of any cluster size bounded.

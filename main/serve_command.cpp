@@ -13,8 +13,11 @@
 
 #include "certs/certificates.h"
 #include "common/duration.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/reloader.h"
+#include "kube/kube_client.h"
+#include "kube/kube_config.h"
 #include "main/commands.h"
 #include "main/flags.h"
 #include "main/policy_flag.h"
@@ -24,6 +27,7 @@
 #include "policy/policy_store.h"
 #include "server/metrics_server.h"
 #include "server/server.h"
+#include "webhookcerts/cert_controller.h"
 
 namespace stratum_guard::cli {
 namespace {
@@ -40,7 +44,57 @@ struct ServeFlags {
   std::string dev_cert_dir = "dev-certs";
   bool sweep = false;  // run the sweeper beside the webhook
   SweeperConfig sweeper;
+  // --manage-certs: the certificate comes from a Secret this process keeps (webhookcerts/).
+  bool manage_certs = false;
+  webhookcerts::Options certs;
+  // Durations as the flags take them; copied into certs.lifetimes after parsing.
+  std::chrono::milliseconds ca_validity{std::chrono::hours(24 * 365 * 10)};
+  std::chrono::milliseconds cert_validity{std::chrono::hours(24 * 365)};
+  std::chrono::milliseconds cert_overlap{std::chrono::minutes(10)};
 };
+
+// The namespace of the Secret and Service: the flag, else $POD_NAMESPACE, else the namespace
+// file every pod's service account mount carries. Empty when none says.
+std::string CertNamespace(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (auto ns = kube::ProcessEnv()("POD_NAMESPACE"); ns && !ns->empty()) return *ns;
+  std::string error;
+  auto text = common::ReadFile(std::string(kube::kServiceAccountDir) + "/namespace", &error);
+  if (!text) return {};
+  std::string ns = *text;
+  while (!ns.empty() && (ns.back() == '\n' || ns.back() == ' ')) ns.pop_back();
+  return ns;
+}
+
+// Checks the --manage-certs flags and completes them. Returns an error message, empty if fine.
+std::string FinishCertFlags(ServeFlags& flags) {
+  webhookcerts::Options& c = flags.certs;
+  if (!flags.server.tls_cert_file.empty()) {
+    return "--manage-certs and --tls-cert are two sources of one certificate: choose one";
+  }
+  c.namespace_ = CertNamespace(c.namespace_);
+  if (c.namespace_.empty()) {
+    return "--manage-certs needs a namespace: --cert-namespace, $POD_NAMESPACE or the service "
+           "account's namespace file";
+  }
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  c.lifetimes.ca_validity = duration_cast<seconds>(flags.ca_validity);
+  c.lifetimes.serving_validity = duration_cast<seconds>(flags.cert_validity);
+  c.lifetimes.overlap = duration_cast<seconds>(flags.cert_overlap);
+  if (c.lifetimes.serving_validity.count() < 3 || c.lifetimes.ca_validity.count() < 3) {
+    return "--cert-validity and --ca-validity must be at least 3s";
+  }
+  if (c.lifetimes.ca_validity <= c.lifetimes.serving_validity) {
+    return "--ca-validity must be longer than --cert-validity";
+  }
+  if (c.lifetimes.overlap < c.check_interval) {
+    return "--cert-overlap must be at least --cert-check-interval: every replica must see a "
+           "new CA before any serves from it";
+  }
+  c.retry_interval = std::min(c.retry_interval, c.check_interval);
+  return {};
+}
 
 // Development mode: a self-signed certificate for localhost, with its PEM written where
 // clients can trust it (curl --cacert DIR/ca.pem).
@@ -85,6 +139,15 @@ int RunServe(const ServeFlags& flags) {
     }
   }
   server::ServerOptions options = flags.server;
+  ServeFlags cert_flags = flags;
+  if (flags.manage_certs) {
+    if (std::string error = FinishCertFlags(cert_flags); !error.empty()) {
+      std::cerr << "stratum-guard serve: " << error << "\n";
+      return kExitConfig;
+    }
+    // Until the Secret's certificate arrives the server holds a placeholder and is not ready.
+    options.await_tls = true;
+  }
   if (options.limits.max_inflight_body_bytes < options.limits.max_body_bytes) {
     std::cerr << "stratum-guard serve: --max-inflight-body-bytes ("
               << options.limits.max_inflight_body_bytes << ") is below --max-body-bytes ("
@@ -114,13 +177,40 @@ int RunServe(const ServeFlags& flags) {
   policy::PolicyStore policies(initial);
   auto registry = std::make_shared<prometheus::Registry>();
 
-  if (options.tls_cert_file.empty()) {
+  if (flags.manage_certs) {
+    try {
+      certs::PemPair placeholder = certs::DevelopmentCertificate();
+      options.tls_material.certificate_pem = std::move(placeholder.certificate_pem);
+      options.tls_material.private_key_pem = std::move(placeholder.private_key_pem);
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "cannot make the placeholder certificate", {{"error", e.what()}});
+      return kExitConfig;
+    }
+  } else if (options.tls_cert_file.empty()) {
     try {
       if (!MakeDevelopmentCertificate(flags.dev_cert_dir, &options.tls_material)) {
         return kExitConfig;
       }
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "cannot make the development certificate", {{"error", e.what()}});
+      return kExitConfig;
+    }
+  }
+
+  // The API client of --manage-certs, connected before any thread starts (a broken
+  // kubeconfig is a configuration error, exit 2).
+  common::StopSignal cert_stop;
+  std::unique_ptr<kube::KubeClient> cert_client;
+  if (flags.manage_certs) {
+    try {
+      kube::KubeClient::Options client_options;
+      // A stalled API server must not hold the shutdown.
+      client_options.cancelled = [&cert_stop] { return cert_stop.stopped(); };
+      cert_client = std::make_unique<kube::KubeClient>(
+          kube::ResolveClusterConfig(flags.sweeper.kubeconfig, kube::ProcessEnv()), client_options);
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "cannot configure the API client for --manage-certs",
+          {{"error", e.what()}});
       return kExitConfig;
     }
   }
@@ -158,12 +248,31 @@ int RunServe(const ServeFlags& flags) {
       }
     });
   }
+  // Self-managed certificates: the controller keeps the Secret and the caBundle and hands each
+  // new certificate to the server, whose first one makes it ready.
+  std::thread cert_thread;
+  if (flags.manage_certs) {
+    Log(LogLevel::kInfo, "self-managed certificates",
+        {{"secret", cert_flags.certs.namespace_ + "/" + cert_flags.certs.secret_name},
+         {"webhook_configuration", cert_flags.certs.webhook_config_name},
+         {"service", cert_flags.certs.service_name}});
+    cert_thread = std::thread([&] {
+      webhookcerts::CertController controller(
+          cert_flags.certs, *cert_client,
+          [&server](const std::string& cert, const std::string& key) {
+            server.SetTls(server::TlsMaterial{cert, key, ""});
+          });
+      controller.Run(cert_stop);
+    });
+  }
   std::string_view signal_name = stop_signals.Wait();
   Log(LogLevel::kInfo, "signal received, draining", {{"signal", signal_name}});
   // The webhook first: /readyz turns 503 at once and the drain runs while the sweeper lets its
   // API calls finish, so a stalled API server cannot hold the webhook's shutdown.
   server.Stop();
   sweeper_stop.Stop();
+  cert_stop.Stop();
+  if (cert_thread.joinable()) cert_thread.join();
   if (sweeper_thread.joinable()) sweeper_thread.join();
   server.Wait();
   metrics.Stop();  // last: a scrape during the drain still sees it
@@ -225,6 +334,36 @@ Command AddServeCommand(CLI::App& root) {
   app->add_flag("--sweep", flags->sweep,
                 "Also run the sweeper (flags below), sharing this process's policy and metrics");
   AddSweeperFlags(*app, flags->sweeper);
+
+  webhookcerts::Options& c = flags->certs;
+  app->add_flag("--manage-certs", flags->manage_certs,
+                "Keep the serving certificate in a Secret: create a CA and certificate, write the "
+                "CA into the webhook configuration's caBundle, rotate before expiry (instead of "
+                "--tls-cert); uses --kubeconfig");
+  app->add_option("--cert-secret", c.secret_name,
+                  "--manage-certs: the Secret (kubernetes.io/tls plus ca.crt, ca.key)")
+      ->capture_default_str();
+  app->add_option("--webhook-config", c.webhook_config_name,
+                  "--manage-certs: the ValidatingWebhookConfiguration whose caBundle is kept")
+      ->capture_default_str();
+  app->add_option("--service", c.service_name,
+                  "--manage-certs: the Service the certificate names (SERVICE.NAMESPACE.svc)")
+      ->capture_default_str();
+  app->add_option("--cert-namespace", c.namespace_,
+                  "--manage-certs: namespace of the Secret and Service (default: $POD_NAMESPACE, "
+                  "else the service account's namespace)");
+  DurationFlag(*app, "--ca-validity", flags->ca_validity, "--manage-certs: life of a new CA");
+  DurationFlag(*app, "--cert-validity", flags->cert_validity,
+               "--manage-certs: life of a serving certificate");
+  app->add_option("--cert-renew-fraction", c.lifetimes.renew_after_fraction,
+                  "--manage-certs: a certificate is renewed once this share of its life passed")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 0.95));
+  DurationFlag(*app, "--cert-overlap", flags->cert_overlap,
+               "--manage-certs: during a CA rotation, how long both CAs are trusted before the "
+               "serving certificate switches, and again before the old CA goes");
+  DurationFlag(*app, "--cert-check-interval", c.check_interval,
+               "--manage-certs: how often the Secret is read (rotations by other replicas)");
   return {app, [flags] { return RunServe(*flags); }};
 }
 

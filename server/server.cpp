@@ -79,6 +79,21 @@ void Server::LoadTls(const std::vector<std::string>& contents) {
   admission_metrics_.SetCertificateExpiry(*not_after);
 }
 
+void Server::SetTls(const TlsMaterial& material) {
+  {
+    std::lock_guard lock(reload_mutex_);
+    try {
+      LoadTls({material.certificate_pem, material.private_key_pem, material.client_ca_pem});
+    } catch (const std::exception&) {
+      admission_metrics_.RecordTlsReload(false);
+      throw;
+    }
+  }
+  admission_metrics_.RecordTlsReload(true);
+  // Not after Stop(): a shutdown that turned /readyz to 503 stays so.
+  if (started_ && !stop_requested_.load()) ready_ = true;
+}
+
 net::io_context& Server::NextLoop() {
   return *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
 }
@@ -94,7 +109,7 @@ void Server::Start() {
   WatchPolicy();
   Listen();
   started_ = true;
-  ready_ = true;
+  ready_ = !options_.await_tls;
   RunWorkers();
   if (!reloaders_.empty() && options_.reload_interval.count() > 0) {
     reload_thread_ = std::thread([this] { ReloadUntilStopped(); });

@@ -36,7 +36,10 @@ struct ServerOptions {
   // ... or in memory (development mode); used when tls_cert_file is empty.
   TlsMaterial tls_material;
   std::string client_ca_file;  // optional; reloaded with the certificate
-  std::string policy_file;     // empty: the embedded policy, never reloaded
+  // Self-managed certificates: tls_material is only a placeholder until the first SetTls, and
+  // /readyz answers 503 until then, so no Service routes to a certificate nobody trusts.
+  bool await_tls = false;
+  std::string policy_file;  // empty: the embedded policy, never reloaded
   std::string docs_url = "https://github.com/stratum-guard/stratum-guard/blob/main/docs/POLICY.md";
   // --enforcement: wins over the policy's `enforcement:`; nullopt lets the policy decide.
   std::optional<policy::Enforcement> enforcement;
@@ -87,6 +90,12 @@ class Server {
 
   // Polls the watched files once, on the calling thread (tests drive reloads with this).
   void CheckReloads();
+
+  // Serves `material` to new connections from now on (connections in flight keep theirs), as a
+  // file reload does, and counts it as a TLS reload. With await_tls, the first call makes the
+  // server ready. Throws std::runtime_error when the material does not load; the previous
+  // certificate then stays. Thread-safe; for certificates kept in memory (a Secret).
+  void SetTls(const TlsMaterial& material);
 
  private:
   void LoadTls(const std::vector<std::string>& contents);

@@ -10,7 +10,11 @@
 #      the ServiceAccount can do nothing else the tests try;
 #   3. the manifests' webhook configuration, pointed at the binary on 127.0.0.1, judges every
 #      workload kind through `kubectl apply --dry-run=server` and real creates, shows the denial
-#      and the warnings, and skips its own namespace and kube-system.
+#      and the warnings, and skips its own namespace and kube-system;
+#   4. self-managed certificates: two replicas of `serve --manage-certs`, as the ServiceAccount,
+#      create one Secret, patch the shipped configuration's caBundle and serve its certificate,
+#      which the API server trusts through the shipped Service reference; serving certificate and
+#      CA rotations then pass under a loop of reviews with no failed or wrongly answered one.
 # Environment: KUBECTL (default kubectl), KEEP_E2E_DIR=1 keeps the run's directory (logs, PKI).
 # Prints "N passed, N failed"; exits non-zero on any failure. Every process it starts is stopped
 # on every way out, by PID.
@@ -36,9 +40,13 @@ KUBE_DIR=$work/kube
 webhook_pid=""
 sweeper_a=""
 sweeper_b=""
+replica_a=""
+replica_b=""
 cleanup() {
   local status=$?
   stop_pid "$webhook_pid"
+  stop_pid "$replica_a"
+  stop_pid "$replica_b"
   stop_pid "$sweeper_a"
   stop_pid "$sweeper_b"
   kube_stop
@@ -80,12 +88,13 @@ pass "kube-apiserver $(admin version -o json 2>/dev/null | jq -r .serverVersion.
 # kubectl 1.20 has kustomize v2) the base's files, which are the same objects before the
 # overlays' failurePolicy and caBundle patches. The Deployment, Service and the rest need a
 # kubelet; the tests run the binary instead.
-if admin kustomize "$src/manifests/failure-policy-fail" >"$work/manifests.yaml" 2>"$work/kustomize.log"; then
-  echo "manifests: kubectl kustomize manifests/failure-policy-fail"
+if admin kustomize "$src/manifests/default" >"$work/manifests.yaml" 2>"$work/kustomize.log"; then
+  echo "manifests: kubectl kustomize manifests/default"
 else
-  echo "manifests: the base's files (this kubectl's kustomize cannot build the overlays)"
-  for f in namespace serviceaccount rbac validatingwebhookconfiguration; do
-    cat "$src/manifests/base/$f.yaml"
+  echo "manifests: the base's files and the default's certificate RBAC (this kubectl's kustomize cannot build the overlays)"
+  for f in base/namespace base/serviceaccount base/rbac base/validatingwebhookconfiguration \
+           base/service default/rbac-certs; do
+    cat "$src/manifests/$f.yaml"
     echo "---"
   done >"$work/manifests.yaml"
 fi
@@ -102,8 +111,9 @@ of_kinds() {  # of_kinds "KIND..." < YAML
 of_kinds "Namespace ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding" \
   <"$work/manifests.yaml" >"$work/rbac.yaml"
 of_kinds ValidatingWebhookConfiguration <"$work/manifests.yaml" >"$work/webhook.yaml"
-[[ $(grep -c '^kind: ' "$work/rbac.yaml") == 6 && $(grep -c '^kind: ' "$work/webhook.yaml") == 1 ]] ||
-  die "expected 6 Namespace and RBAC objects and 1 webhook configuration in the manifests" "$work/manifests.yaml"
+of_kinds Service <"$work/manifests.yaml" >"$work/service.yaml"
+[[ $(grep -c '^kind: ' "$work/rbac.yaml") == 10 && $(grep -c '^kind: ' "$work/webhook.yaml") == 1 ]] ||
+  die "expected 10 Namespace and RBAC objects and 1 webhook configuration in the manifests" "$work/manifests.yaml"
 # -n: the base's files leave the namespace to kustomize; the rendered ones already have it.
 admin apply -n "$ns" -f "$work/rbac.yaml" >"$work/apply-rbac.log" 2>&1 ||
   die "applying the RBAC failed" "$work/apply-rbac.log"
@@ -126,10 +136,16 @@ can() { as_sa auth can-i "$@" 2>/dev/null || true; }
 for allowed in "list pods -A" "watch pods -A" "delete pods -n default" "create events -n default" \
                "create leases -n $ns" "update leases/stratum-guard-sweeper -n $ns" \
                "create policyreports.wgpolicyk8s.io -n default" \
-               "update policyreports.wgpolicyk8s.io -n default"; do
+               "update policyreports.wgpolicyk8s.io -n default" \
+               "get secrets/stratum-guard-tls -n $ns" "update secrets/stratum-guard-tls -n $ns" \
+               "create secrets -n $ns" "get validatingwebhookconfigurations/stratum-guard" \
+               "patch validatingwebhookconfigurations/stratum-guard"; do
   [[ $(can $allowed) == yes ]] && pass "the ServiceAccount may $allowed" || fail "the ServiceAccount may not $allowed"
 done
-for denied in "get secrets -n $ns" "list secrets -A" "create pods -n default" "patch pods -n default" \
+for denied in "get secrets -n $ns" "list secrets -A" "get secrets/other -n $ns" "create secrets -n default" \
+              "update secrets/other -n $ns" "delete secrets/stratum-guard-tls -n $ns" \
+              "patch validatingwebhookconfigurations/other" "delete validatingwebhookconfigurations/stratum-guard" \
+              "create pods -n default" "patch pods -n default" \
               "delete deployments -n default" "update leases/other -n $ns" "create leases -n default" \
               "update validatingwebhookconfigurations" "list nodes" \
               "patch policyreports.wgpolicyk8s.io -n default" \
@@ -374,6 +390,138 @@ done
 # The webhook's own view: every denial above came through it, dry runs included.
 reviews=$(grep -c '"msg":"admission"' "$work/webhook.log" || true)
 ((reviews >= 24)) && pass "the webhook logged $reviews reviews" || fail "the webhook logged only $reviews reviews"
+
+# ---------------------------------------------------------------------------------------------
+echo "== Self-managed certificates: serve --manage-certs as the ServiceAccount"
+stop_pid "$webhook_pid"
+webhook_pid=""
+# The shipped configuration again: clientConfig is the Service, and no caBundle (kubectl apply
+# drops the test's URL and CA, which it had applied itself).
+admin apply -f "$work/webhook.yaml" >/dev/null
+[[ -z $(admin get validatingwebhookconfiguration stratum-guard -o jsonpath='{.webhooks[0].clientConfig.caBundle}') ]] ||
+  die "the shipped webhook configuration still carries a caBundle"
+# The API server dials the Service's Endpoints (aggregator routing, kube/cluster.sh), which may
+# not be a loopback address: the replica behind the Service listens on this machine's first
+# other IPv4 address.
+host_ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+(\.[0-9]+){3}$' | grep -v '^127\.' | head -n1 || true)
+[[ -n $host_ip ]] || die "no non-loopback IPv4 address for the webhook's Endpoints"
+admin apply -n "$ns" -f "$work/service.yaml" >/dev/null
+
+# Lifetimes in seconds, so that the run sees serving certificates renewed (every 20 s) and a CA
+# rotation (at 60 s, then 5 s for each step of its overlap).
+start_replica() {  # start_replica NAME ADDRESS -> the PID; logs in $work/replica-NAME.log
+  POD_NAME=stratum-guard-$1 POD_NAMESPACE=$ns setsid "$bin" serve --listen "$2" \
+    --metrics-listen 127.0.0.1:0 --kubeconfig "$KUBE_DIR/sa.kubeconfig" --manage-certs \
+    --cert-check-interval=1s --cert-validity=30s --ca-validity=90s --cert-overlap=5s \
+    >"$work/replica-$1.log" 2>&1 </dev/null &
+  echo $!
+}
+certs_started=$SECONDS
+replica_a=$(start_replica a "$host_ip:0")
+record replica-a "$replica_a"
+replica_b=$(start_replica b "127.0.0.1:0")
+record replica-b "$replica_b"
+for r in a b; do
+  wait_for 30 reports_port "$work/replica-$r.log" webhook ||
+    die "replica $r did not report its port in 30 s" "$work/replica-$r.log"
+done
+address_a=$host_ip:$(listening_port "$work/replica-a.log" webhook)
+address_b=127.0.0.1:$(listening_port "$work/replica-b.log" webhook)
+jq -n --arg ns "$ns" --arg ip "$host_ip" --argjson port "${address_a##*:}" \
+  '{apiVersion: "v1", kind: "Endpoints", metadata: {name: "stratum-guard", namespace: $ns},
+    subsets: [{addresses: [{ip: $ip}], ports: [{name: "webhook", port: $port, protocol: "TCP"}]}]}' |
+  admin apply -f - >/dev/null
+
+secret_field() {  # secret_field KEY -> the Secret's data[KEY], decoded
+  admin get secret -n "$ns" stratum-guard-tls -o json 2>/dev/null | jq -r --arg k "$1" '.data[$k] // ""' | base64 -d
+}
+ca_bundle() {
+  admin get validatingwebhookconfiguration stratum-guard -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d
+}
+fingerprint() { openssl x509 -noout -fingerprint -sha256 2>/dev/null; }
+served_fingerprint() {  # served_fingerprint ADDRESS
+  openssl s_client -connect "$1" -servername stratum-guard.stratum-guard.svc </dev/null 2>/dev/null | fingerprint
+}
+serves_secret() { [[ $(served_fingerprint "$1") == "$(secret_field tls.crt | fingerprint)" && -n $(secret_field tls.crt) ]]; }
+ready() { [[ $(curl -sk -o /dev/null -w '%{http_code}' "https://$1/readyz") == 200 ]]; }
+bundle_is_secret_ca() { [[ -n $(secret_field ca.crt) && $(ca_bundle) == "$(secret_field ca.crt)" ]]; }
+
+wait_for 30 test -n "$(secret_field tls.crt)" && wait_for 30 bundle_is_secret_ca ||
+  die "no Secret, or the caBundle is not its ca.crt, 30 s after the replicas started" "$work/replica-a.log"
+[[ $(admin get secret -n "$ns" stratum-guard-tls -o jsonpath='{.type}') == kubernetes.io/tls ]] &&
+  pass "the Secret stratum-guard-tls was created (kubernetes.io/tls) and the caBundle patched with its ca.crt" ||
+  fail "the Secret's type is $(admin get secret -n "$ns" stratum-guard-tls -o jsonpath='{.type}')"
+creators=$(grep -l '"msg":"certificate Secret created"' "$work"/replica-*.log | wc -l)
+[[ $creators == 1 ]] && pass "one replica created the Secret; the other read it" ||
+  fail "$creators replicas logged creating the Secret"
+for address in "$address_a" "$address_b"; do
+  wait_for 30 ready "$address" && wait_for 30 serves_secret "$address" &&
+    pass "the replica on $address is ready and serves the Secret's certificate" ||
+    fail "the replica on $address: ready $(ready "$address" && echo yes || echo no), serves $(served_fingerprint "$address")"
+done
+
+# The API server calls the webhook through the Service, trusting only the caBundle.
+workload Pod certs-probe xmrig/xmrig:6.21.0 >"$work/certs-probe.json"
+workload Pod certs-benign nginx:1.25 >"$work/certs-benign.json"
+denied_by_webhook() {
+  local out
+  out=$(admin apply --dry-run=server -n e2e-apps -f "$work/certs-probe.json" 2>&1) && return 1
+  [[ $out == *"$denial Pod e2e-apps/certs-probe"* ]]
+}
+wait_for 30 denied_by_webhook && pass "the API server calls the webhook with the self-managed CA (a miner is denied)" ||
+  die "the API server did not call the webhook with the Secret's certificate: $(admin apply --dry-run=server -n e2e-apps -f "$work/certs-probe.json" 2>&1)" "$work/replica-a.log"
+out=$(admin create -n e2e-apps -f "$work/certs-benign.json" 2>&1) && exists pod e2e-apps certs-benign &&
+  pass "a benign pod is created through the self-managed webhook" || fail "the benign pod: $out"
+
+# Rotations under load: reviews run back to back (a miner must be denied by the webhook, a benign
+# pod admitted) while serving certificates are renewed and the CA is replaced. Every answer
+# that is not the webhook's verdict (a TLS or connection failure the API server reports) counts.
+first_ca=$(secret_field ca.crt | fingerprint)
+first_serving=$(secret_field tls.crt | fingerprint)
+reviews=0 failures=0 serving_seen=$first_serving servings=1 max_cas=1 last_ca=$first_ca
+: >"$work/rotation-failures.log"
+deadline=$((SECONDS + 150))
+while ((SECONDS < deadline)); do
+  if denied_by_webhook; then :; else
+    failures=$((failures + 1))
+    admin apply --dry-run=server -n e2e-apps -f "$work/certs-probe.json" >>"$work/rotation-failures.log" 2>&1 || true
+  fi
+  if ! admin apply --dry-run=server -n e2e-apps -f "$work/certs-benign.json" >>"$work/rotation-benign.log" 2>&1; then
+    failures=$((failures + 1))
+    tail -n 2 "$work/rotation-benign.log" >>"$work/rotation-failures.log"
+  fi
+  reviews=$((reviews + 2))
+  serving=$(secret_field tls.crt | fingerprint)
+  [[ -n $serving && $serving != "$serving_seen" ]] && { serving_seen=$serving; servings=$((servings + 1)); }
+  cas=$(ca_bundle | grep -c 'BEGIN CERTIFICATE' || true)
+  ((cas > max_cas)) && max_cas=$cas
+  last_ca=$(secret_field ca.crt | fingerprint)
+  # Done once a CA rotation has completed: one CA again, not the first, and the certificate
+  # it signed served for a few more reviews.
+  if ((max_cas == 2 && cas == 1)) && [[ -n $last_ca && $last_ca != "$first_ca" ]]; then
+    ((${done_at:-0} > 0)) || done_at=$SECONDS
+    ((SECONDS - done_at >= 5)) && break
+  fi
+done
+echo "rotation: $reviews reviews, $failures failed, $servings serving certificates, up to $max_cas CAs in the caBundle, $((SECONDS - certs_started)) s"
+((servings >= 3)) && pass "serving certificates were renewed in the Secret ($servings in all)" ||
+  fail "only $servings serving certificate(s) in $((SECONDS - certs_started)) s"
+((max_cas == 2)) && [[ $last_ca != "$first_ca" ]] && [[ $(ca_bundle | grep -c 'BEGIN CERTIFICATE') == 1 ]] &&
+  pass "the CA was replaced through an overlap: both CAs in the caBundle, then the new one alone" ||
+  fail "CA rotation: up to $max_cas CAs in the caBundle, CA changed: $([[ $last_ca != "$first_ca" ]] && echo yes || echo no)"
+((failures == 0 && reviews >= 20)) && pass "no review failed or was answered wrongly across the rotations ($reviews reviews)" ||
+  fail "$failures of $reviews reviews failed across the rotations: $(head -n 3 "$work/rotation-failures.log")"
+for address in "$address_a" "$address_b"; do
+  wait_for 10 serves_secret "$address" && pass "the replica on $address serves the rotated certificate" ||
+    fail "the replica on $address serves $(served_fingerprint "$address"), not the Secret's"
+done
+refused_certs=$(grep -h '"msg":"self-managed certificates: a step failed"' "$work"/replica-*.log | grep -c '403' || true)
+((refused_certs == 0)) && pass "no certificate call was refused (403) under the manifests' RBAC" ||
+  fail "$refused_certs certificate step(s) refused: $(grep -h '403' "$work"/replica-*.log | head -n 2)"
+stop_pid "$replica_a" 20
+stop_pid "$replica_b" 20
+replica_a=""
+replica_b=""
 
 echo "e2e run: $((SECONDS - started)) s"
 finish

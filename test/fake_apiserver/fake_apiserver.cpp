@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "test/fake_apiserver/certs.h"
+#include "test/testing/json_patch.h"
 
 namespace stratum_guard::fake_apiserver {
 
@@ -165,7 +166,8 @@ struct StoredLease {
   std::string holder;
 };
 
-struct StoredReport {
+// A stored object of the kinds kept as JSON (PolicyReports, Secrets, webhook configurations).
+struct StoredObject {
   std::string json;
   std::uint64_t rv = 0;
 };
@@ -211,7 +213,9 @@ struct FakeApiServer::Impl {
   std::map<std::string, StoredLease> leases;
   std::map<std::string, SteadyTime> lease_write_by_user;
   bool reports_installed = true;
-  std::map<std::string, StoredReport> reports;  // key "ns/name"
+  std::map<std::string, StoredObject> reports;                 // key "ns/name"
+  std::map<std::string, StoredObject> secrets;                 // key "ns/name"
+  std::map<std::string, StoredObject> webhook_configurations;  // key: name (cluster-scoped)
   std::uint64_t report_writes = 0;
   std::map<std::string, std::uint64_t> requests_by_method;
   std::uint64_t list_count = 0;
@@ -535,6 +539,13 @@ struct FakeApiServer::Impl {
       if (seg[4] == "events" && seg.size() == 5 && verb == http::verb::post) {
         return CreateEvent(s, req, ns);
       }
+      if (seg[4] == "secrets") {
+        if (seg.size() == 5 && verb == http::verb::post) return WriteSecret(s, req, ns, "");
+        if (seg.size() == 6 && verb == http::verb::get) {
+          return GetStored(s, req, secrets, ns + "/" + seg[5], seg[5], kSecrets);
+        }
+        if (seg.size() == 6 && verb == http::verb::put) return WriteSecret(s, req, ns, seg[5]);
+      }
     }
     if (seg.size() >= 6 && seg[0] == "apis" && seg[1] == "coordination.k8s.io" && seg[2] == "v1" &&
         seg[3] == "namespaces" && seg[5] == "leases") {
@@ -542,6 +553,13 @@ struct FakeApiServer::Impl {
       if (seg.size() == 6 && verb == http::verb::post) return WriteLease(s, req, ns, "", user);
       if (seg.size() == 7 && verb == http::verb::get) return GetLease(s, req, ns, seg[6]);
       if (seg.size() == 7 && verb == http::verb::put) return WriteLease(s, req, ns, seg[6], user);
+    }
+    if (seg.size() == 5 && seg[0] == "apis" && seg[1] == "admissionregistration.k8s.io" &&
+        seg[2] == "v1" && seg[3] == "validatingwebhookconfigurations") {
+      if (verb == http::verb::get) {
+        return GetStored(s, req, webhook_configurations, seg[4], seg[4], kWebhookConfigurations);
+      }
+      if (verb == http::verb::patch) return PatchWebhookConfiguration(s, req, seg[4]);
     }
     if (seg.size() >= 4 && seg[0] == "apis" && seg[1] == "wgpolicyk8s.io" && seg[2] == "v1alpha2" &&
         ReportsInstalled()) {
@@ -579,14 +597,15 @@ struct FakeApiServer::Impl {
                                             const std::string& name,
                                             std::optional<std::uint64_t> stored_rv,
                                             const std::string& sent_rv) {
-    const std::string qualified = r.resource + "." + r.group + " \"" + name + "\"";
+    const std::string group = r.group.empty() ? "" : "." + r.group;
+    const std::string qualified = r.resource + group + " \"" + name + "\"";
     if (create && stored_rv)
       return Refusal{409, "AlreadyExists", qualified + " already exists", r.resource};
     if (create) return std::nullopt;
     if (!stored_rv) return Refusal{404, "NotFound", qualified + " not found", r.resource};
     if (sent_rv.empty()) {
       return Refusal{422, "Invalid",
-                     r.kind + "." + r.group + " \"" + name +
+                     r.kind + group + " \"" + name +
                          "\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be "
                          "specified for an update",
                      r.kind};
@@ -694,6 +713,32 @@ struct FakeApiServer::Impl {
     return {};
   }
 
+  // The name of a write (the URL's for a PUT, the body's for a POST) and its namespace, checked
+  // as the API server checks them. When it refuses them: what sending the refusal returned, for
+  // the caller to return.
+  std::optional<bool> RefuseNames(Stream& s, Request& req, rapidjson::Document& doc,
+                                  const ResourceNames& r, const std::string& ns,
+                                  const std::string& path_name, std::string* name) {
+    rapidjson::Value& metadata = EnsureObject(doc, "metadata", doc.GetAllocator());
+    *name = path_name.empty() ? Str(metadata, "name") : path_name;
+    const std::string qualified = r.group.empty() ? r.kind : r.kind + "." + r.group;
+    if (name->empty()) {
+      return SendStatus(s, req, 422, "Invalid",
+                        qualified +
+                            " \"\" is invalid: metadata.name: Required value: name or "
+                            "generateName is required",
+                        "", r.kind, r.group);
+    }
+    if (NameMismatch(metadata, path_name)) return SendNameMismatch(s, req, metadata, path_name);
+    std::string body_ns = Str(metadata, "namespace");
+    if (!body_ns.empty() && body_ns != ns) {
+      return SendStatus(s, req, 400, "BadRequest",
+                        "the namespace of the provided object does not match the namespace sent "
+                        "on the request");
+    }
+    return std::nullopt;
+  }
+
   // POST (name empty: taken from the body) or PUT, with the Lease's semantics.
   bool WriteReport(Stream& s, Request& req, const std::string& ns, const std::string& path_name) {
     rapidjson::Document doc;
@@ -705,37 +750,34 @@ struct FakeApiServer::Impl {
       return SendStatus(s, req, 400, "BadRequest",
                         "the body is not a wgpolicyk8s.io/v1alpha2 PolicyReport");
     }
-    auto& alloc = doc.GetAllocator();
-    rapidjson::Value& metadata = EnsureObject(doc, "metadata", alloc);
-    std::string name = path_name.empty() ? Str(metadata, "name") : path_name;
-    if (name.empty()) {
-      return SendStatus(s, req, 422, "Invalid",
-                        "PolicyReport.wgpolicyk8s.io \"\" is invalid: metadata.name: Required "
-                        "value: name or generateName is required",
-                        "", "PolicyReport", "wgpolicyk8s.io");
-    }
-    if (NameMismatch(metadata, path_name)) return SendNameMismatch(s, req, metadata, path_name);
-    std::string body_ns = Str(metadata, "namespace");
-    if (!body_ns.empty() && body_ns != ns) {
-      return SendStatus(s, req, 400, "BadRequest",
-                        "the namespace of the provided object does not match the namespace sent "
-                        "on the request");
-    }
+    std::string name;
+    if (auto sent = RefuseNames(s, req, doc, kReports, ns, path_name, &name)) return *sent;
     if (std::string invalid = InvalidReportField(doc); !invalid.empty()) {
       return SendStatus(s, req, 422, "Invalid",
                         "PolicyReport.wgpolicyk8s.io \"" + name + "\" is invalid: " + invalid, name,
                         "PolicyReport", "wgpolicyk8s.io");
     }
-    std::string key = ns + "/" + name;
+    return StoreWrite(s, req, kReports, reports, ns, name, path_name.empty(), doc, &report_writes);
+  }
+
+  // A create or update of any kind kept as JSON, once its body is checked: the refusals of
+  // RefuseWrite, then the server's metadata (resourceVersion; uid and creationTimestamp kept
+  // across updates). `ns` empty: cluster-scoped.
+  bool StoreWrite(Stream& s, Request& req, const ResourceNames& r,
+                  std::map<std::string, StoredObject>& store, const std::string& ns,
+                  const std::string& name, bool create, rapidjson::Document& doc,
+                  std::uint64_t* writes) {
+    auto& alloc = doc.GetAllocator();
+    rapidjson::Value& metadata = EnsureObject(doc, "metadata", alloc);
+    const std::string key = ns.empty() ? name : ns + "/" + name;
     std::unique_lock lock(mu);
-    auto it = reports.find(key);
-    const bool create = path_name.empty();
+    auto it = store.find(key);
     if (auto refusal = RefuseWrite(
-            kReports, create, name,
-            it == reports.end() ? std::nullopt : std::optional<std::uint64_t>(it->second.rv),
+            r, create, name,
+            it == store.end() ? std::nullopt : std::optional<std::uint64_t>(it->second.rv),
             Str(metadata, "resourceVersion"))) {
       lock.unlock();
-      return SendRefusal(s, req, *refusal, kReports, name);
+      return SendRefusal(s, req, *refusal, r, name);
     }
     std::string uid;
     std::string created;
@@ -747,19 +789,97 @@ struct FakeApiServer::Impl {
         created = Str(*old_metadata, "creationTimestamp");
       }
     }
-    StoredReport stored;
+    StoredObject stored;
     stored.rv = NextRv();
     SetString(metadata, "name", name, alloc);
-    SetString(metadata, "namespace", ns, alloc);
+    if (!ns.empty()) SetString(metadata, "namespace", ns, alloc);
     SetString(metadata, "resourceVersion", std::to_string(stored.rv), alloc);
     SetString(metadata, "uid", create ? NewUid() : uid, alloc);
     SetString(metadata, "creationTimestamp", create ? NowRfc3339() : created, alloc);
     stored.json = Serialize(doc);
     std::string body = stored.json;
-    reports[key] = std::move(stored);
-    ++report_writes;
+    store[key] = std::move(stored);
+    if (writes != nullptr) ++*writes;
     lock.unlock();
     return Send(s, create ? 201 : 200, body, req.version(), req.keep_alive());
+  }
+
+  // ---- core/v1 secrets: create, get, update (what --manage-certs calls) ----
+  static inline const ResourceNames kSecrets{"secrets", "Secret", ""};
+
+  bool GetStored(Stream& s, Request& req, const std::map<std::string, StoredObject>& store,
+                 const std::string& key, const std::string& name, const ResourceNames& r) {
+    std::string body;
+    {
+      std::lock_guard lock(mu);
+      if (auto it = store.find(key); it != store.end()) body = it->second.json;
+    }
+    if (body.empty()) {
+      const std::string group = r.group.empty() ? "" : "." + r.group;
+      return SendStatus(s, req, 404, "NotFound", r.resource + group + " \"" + name + "\" not found",
+                        name, r.resource, r.group);
+    }
+    return Send(s, 200, body, req.version(), req.keep_alive());
+  }
+
+  bool WriteSecret(Stream& s, Request& req, const std::string& ns, const std::string& path_name) {
+    rapidjson::Document doc;
+    doc.Parse(req.body().c_str(), req.body().size());
+    if (doc.HasParseError() || !doc.IsObject() || Str(doc, "kind") != "Secret" ||
+        Str(doc, "apiVersion") != "v1") {
+      return SendStatus(s, req, 400, "BadRequest", "the body is not a v1 Secret");
+    }
+    std::string name;
+    if (auto sent = RefuseNames(s, req, doc, kSecrets, ns, path_name, &name)) return *sent;
+    // What validation checks of a kubernetes.io/tls Secret: both keys are there.
+    const rapidjson::Value* data = Obj(doc, "data");
+    if (Str(doc, "type") == "kubernetes.io/tls" &&
+        (data == nullptr || !data->HasMember("tls.crt") || !data->HasMember("tls.key"))) {
+      return SendStatus(s, req, 422, "Invalid",
+                        "Secret \"" + name + "\" is invalid: data[tls.crt]: Required value", name,
+                        "Secret");
+    }
+    return StoreWrite(s, req, kSecrets, secrets, ns, name, path_name.empty(), doc, nullptr);
+  }
+
+  // ---- admissionregistration.k8s.io/v1 validatingwebhookconfigurations: get, JSON patch ----
+  static inline const ResourceNames kWebhookConfigurations{"validatingwebhookconfigurations",
+                                                           "ValidatingWebhookConfiguration",
+                                                           "admissionregistration.k8s.io"};
+
+  bool PatchWebhookConfiguration(Stream& s, Request& req, const std::string& name) {
+    if (req[http::field::content_type] != "application/json-patch+json") {
+      return SendStatus(s, req, 415, "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media "
+                        "types include: application/json-patch+json, "
+                        "application/merge-patch+json, application/apply-patch+yaml");
+    }
+    std::string body;
+    {
+      std::lock_guard lock(mu);
+      auto it = webhook_configurations.find(name);
+      if (it != webhook_configurations.end()) {
+        rapidjson::Document doc;
+        doc.Parse(it->second.json.c_str(), it->second.json.size());
+        std::string error;
+        if (!stratum_guard::testing::ApplyJsonPatch(req.body(), doc, &error)) {
+          body = "!" + error;
+        } else {
+          it->second.rv = NextRv();
+          SetString(EnsureObject(doc, "metadata", doc.GetAllocator()), "resourceVersion",
+                    std::to_string(it->second.rv), doc.GetAllocator());
+          it->second.json = body = Serialize(doc);
+        }
+      }
+    }
+    if (body.empty()) {
+      return SendStatus(
+          s, req, 404, "NotFound",
+          "validatingwebhookconfigurations.admissionregistration.k8s.io \"" + name + "\" not found",
+          name, "validatingwebhookconfigurations", "admissionregistration.k8s.io");
+    }
+    if (body[0] == '!') return SendStatus(s, req, 422, "Invalid", body.substr(1));
+    return Send(s, 200, body, req.version(), req.keep_alive());
   }
 
   bool DeleteReport(Stream& s, Request& req, const std::string& ns, const std::string& name) {
@@ -1370,6 +1490,59 @@ void FakeApiServer::ClearFaults() {
   std::lock_guard lock(impl_->mu);
   impl_->faults.clear();
 }
+
+namespace {
+// Stores `json` as another writer would: a new resourceVersion, the namespace when given.
+void PutObject(FakeApiServer::Impl& impl, std::map<std::string, StoredObject>& store,
+               const std::string& ns, const std::string& json);
+}  // namespace
+
+void FakeApiServer::PutSecret(const std::string& ns, const std::string& secret_json) {
+  PutObject(*impl_, impl_->secrets, ns, secret_json);
+}
+
+void FakeApiServer::PutWebhookConfiguration(const std::string& config_json) {
+  PutObject(*impl_, impl_->webhook_configurations, "", config_json);
+}
+
+namespace {
+std::optional<std::string> StoredJson(const FakeApiServer::Impl& impl,
+                                      const std::map<std::string, StoredObject>& store,
+                                      const std::string& key) {
+  std::lock_guard lock(impl.mu);
+  auto it = store.find(key);
+  if (it == store.end()) return std::nullopt;
+  return it->second.json;
+}
+}  // namespace
+
+std::optional<std::string> FakeApiServer::secret_json(const std::string& ns,
+                                                      const std::string& name) const {
+  return StoredJson(*impl_, impl_->secrets, ns + "/" + name);
+}
+
+std::optional<std::string> FakeApiServer::webhook_configuration_json(
+    const std::string& name) const {
+  return StoredJson(*impl_, impl_->webhook_configurations, name);
+}
+
+namespace {
+void PutObject(FakeApiServer::Impl& impl, std::map<std::string, StoredObject>& store,
+               const std::string& ns, const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  std::lock_guard lock(impl.mu);
+  auto& alloc = doc.GetAllocator();
+  rapidjson::Value& metadata = EnsureObject(doc, "metadata", alloc);
+  const std::string name = Str(metadata, "name");
+  StoredObject stored;
+  stored.rv = impl.NextRv();
+  SetString(metadata, "resourceVersion", std::to_string(stored.rv), alloc);
+  if (!ns.empty()) SetString(metadata, "namespace", ns, alloc);
+  stored.json = Serialize(doc);
+  store[ns.empty() ? name : ns + "/" + name] = std::move(stored);
+}
+}  // namespace
 
 void FakeApiServer::SetPolicyReportsInstalled(bool installed) {
   std::lock_guard lock(impl_->mu);

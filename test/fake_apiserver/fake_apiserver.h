@@ -34,6 +34,10 @@ namespace stratum_guard::fake_apiserver {
 //   GET/POST/PUT/DELETE /apis/wgpolicyk8s.io/v1alpha2/namespaces/{ns}/policyreports[/{name}]
 //     (the CRD: installed by default, SetPolicyReportsInstalled(false) makes the whole group
 //     404; the schema's result and severity enums are checked, 422 else)
+//   GET/POST/PUT /api/v1/namespaces/{ns}/secrets[/{name}]      (a kubernetes.io/tls Secret
+//     needs tls.crt and tls.key, 422 else)
+//   GET/PATCH /apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}
+//     (PATCH: application/json-patch+json only, 415 else; a failed operation is 422)
 // and, for a driver in another process (the soak test), with the same bearer token:
 //   POST   /debug/pods       AddPod with the body; answers {"uid":...}
 //   GET    /debug/deletes    every DELETE of a pod so far: {"deletes":[{"namespace","name",
@@ -171,6 +175,13 @@ class FakeApiServer {
                                                 const std::string& name) const;
   std::size_t policy_report_count() const;
   std::uint64_t policy_report_writes() const;  // successful creates, updates and deletes
+
+  // Secrets and validating webhook configurations, stored as another writer would (a new
+  // resourceVersion); the accessors give nullopt when absent.
+  void PutSecret(const std::string& ns, const std::string& secret_json);
+  void PutWebhookConfiguration(const std::string& config_json);
+  std::optional<std::string> secret_json(const std::string& ns, const std::string& name) const;
+  std::optional<std::string> webhook_configuration_json(const std::string& name) const;
 
   // Records.
   std::vector<DeleteRecord> deletes() const;

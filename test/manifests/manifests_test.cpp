@@ -336,7 +336,8 @@ INSTANTIATE_TEST_SUITE_P(Overlays, EveryOverlay,
 struct InstallCase {
   std::string overlay;
   std::string failure_policy;
-  bool cert_manager;
+  // Where the serving certificate comes from.
+  enum class Certs { kFiles, kCertManager, kSelfManaged } certs;
   bool sweeper_deletes = false;  // only with the sweeper-delete component
 };
 
@@ -560,7 +561,14 @@ TEST_P(InstallOverlay, RbacGrantsExactlyTheSweepersCalls) {
             EXPECT_NE(group, "*") << Name(*role) << ": no wildcard groups";
             EXPECT_NE(resource, "*") << Name(*role) << ": no wildcard resources";
             EXPECT_NE(verb, "*") << Name(*role) << ": no wildcard verbs";
-            EXPECT_NE(resource, "secrets") << Name(*role) << ": the sweeper never reads secrets";
+            if (resource == "secrets" || resource == "validatingwebhookconfigurations") {
+              // Only --manage-certs touches these, and only the objects it names (create
+              // excepted: RBAC cannot name what does not exist yet).
+              EXPECT_TRUE(verb == "create" || !Strings(rule["resourceNames"]).empty())
+                  << Name(*role) << ": " << verb << " " << resource << " must name its objects";
+              EXPECT_NE(scope == "cluster" && resource == "secrets", true)
+                  << Name(*role) << ": secrets only in the webhook's own namespace";
+            }
             granted.insert({scope, group, resource, verb});
           }
         }
@@ -569,7 +577,17 @@ TEST_P(InstallOverlay, RbacGrantsExactlyTheSweepersCalls) {
   };
   for (const auto& b : OfKind(objects_, "ClusterRoleBinding")) collect(b, "cluster");
   for (const auto& b : OfKind(objects_, "RoleBinding")) collect(b, Namespace(b));
-  EXPECT_EQ(granted, ExpectedGrants(namespace_));
+  std::set<Grant> expected = ExpectedGrants(namespace_);
+  if (GetParam().certs == InstallCase::Certs::kSelfManaged) {
+    for (const char* verb : {"get", "update", "create"}) {
+      expected.insert({namespace_, "", "secrets", verb});
+    }
+    for (const char* verb : {"get", "patch"}) {
+      expected.insert(
+          {"cluster", "admissionregistration.k8s.io", "validatingwebhookconfigurations", verb});
+    }
+  }
+  EXPECT_EQ(granted, expected);
 }
 
 TEST_P(InstallOverlay, LeaseFlagsMatchTheRole) {
@@ -645,17 +663,59 @@ TEST_P(InstallOverlay, DeploymentRunsServeWithTheSweeper) {
   }
 }
 
-TEST_P(InstallOverlay, CertificateAndPolicyAreMountedWhereTheFlagsPoint) {
-  auto cert = Flag(workload_.args, "--tls-cert");
-  auto key = Flag(workload_.args, "--tls-key");
-  ASSERT_TRUE(cert && key) << "without --tls-cert the server makes a self-signed dev certificate";
-  std::string secret_name;
+// --manage-certs: the names its flags give are the ones its Role, ClusterRole and webhook
+// configuration carry, and no Secret is mounted (the certificate arrives through the API).
+TEST_P(InstallOverlay, SelfManagedCertificatesNameTheirObjects) {
+  const bool self_managed = GetParam().certs == InstallCase::Certs::kSelfManaged;
+  EXPECT_EQ(Contains(workload_.args, "--manage-certs"), self_managed);
+  if (!self_managed) return;
+  EXPECT_FALSE(Flag(workload_.args, "--tls-cert").has_value());
+  EXPECT_FALSE(Flag(workload_.args, "--tls-key").has_value());
   for (const auto& v : workload_.pod_spec["volumes"]) {
-    if (v["secret"]) secret_name = Str(Get(v, {"secret", "secretName"}));
+    EXPECT_FALSE(v["secret"]) << "no Secret is mounted with --manage-certs";
   }
-  ASSERT_FALSE(secret_name.empty());
-  EXPECT_EQ(MountedPath(workload_, "secret", "secretName", secret_name, "tls.crt"), cert);
-  EXPECT_EQ(MountedPath(workload_, "secret", "secretName", secret_name, "tls.key"), key);
+  const std::string secret = Flag(workload_.args, "--cert-secret").value_or("stratum-guard-tls");
+  const std::string config = Flag(workload_.args, "--webhook-config").value_or("stratum-guard");
+  const std::string service = Flag(workload_.args, "--service").value_or("stratum-guard");
+  EXPECT_EQ(Name(configuration_), config);
+  EXPECT_EQ(Str(Get(webhook_, {"clientConfig", "service", "name"})), service);
+  EXPECT_FALSE(Flag(workload_.args, "--cert-namespace").has_value())
+      << "the namespace comes from POD_NAMESPACE, so the overlay's namespace: stays the truth";
+  EXPECT_FALSE(Get(configuration_, {"metadata", "annotations", "cert-manager.io/inject-ca-from"}))
+      << "two writers of one caBundle";
+  bool secret_named = false, config_named = false;
+  for (const char* kind : {"Role", "ClusterRole"}) {
+    for (const auto& role : OfKind(objects_, kind)) {
+      for (const auto& rule : role["rules"]) {
+        auto names = Strings(rule["resourceNames"]);
+        if (Contains(Strings(rule["resources"]), "secrets") && !names.empty()) {
+          EXPECT_EQ(names, std::vector<std::string>{secret}) << Name(role);
+          secret_named = true;
+        }
+        if (Contains(Strings(rule["resources"]), "validatingwebhookconfigurations")) {
+          EXPECT_EQ(names, std::vector<std::string>{config}) << Name(role);
+          config_named = true;
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(secret_named && config_named);
+}
+
+TEST_P(InstallOverlay, CertificateAndPolicyAreMountedWhereTheFlagsPoint) {
+  // --manage-certs mounts no certificate (SelfManagedCertificatesNameTheirObjects).
+  std::string secret_name;
+  if (GetParam().certs != InstallCase::Certs::kSelfManaged) {
+    auto cert = Flag(workload_.args, "--tls-cert");
+    auto key = Flag(workload_.args, "--tls-key");
+    ASSERT_TRUE(cert && key) << "without --tls-cert the server makes a self-signed dev certificate";
+    for (const auto& v : workload_.pod_spec["volumes"]) {
+      if (v["secret"]) secret_name = Str(Get(v, {"secret", "secretName"}));
+    }
+    ASSERT_FALSE(secret_name.empty());
+    EXPECT_EQ(MountedPath(workload_, "secret", "secretName", secret_name, "tls.crt"), cert);
+    EXPECT_EQ(MountedPath(workload_, "secret", "secretName", secret_name, "tls.key"), key);
+  }
 
   auto policy_flag = Flag(workload_.args, "--policy");
   ASSERT_TRUE(policy_flag.has_value());
@@ -669,7 +729,7 @@ TEST_P(InstallOverlay, CertificateAndPolicyAreMountedWhereTheFlagsPoint) {
   }
   EXPECT_TRUE(mounted) << *policy_flag << " is not a whole-directory ConfigMap mount";
 
-  if (GetParam().cert_manager) {
+  if (GetParam().certs == InstallCase::Certs::kCertManager) {
     auto certificate = Find(objects_, "Certificate", secret_name);
     ASSERT_TRUE(certificate.has_value());
     EXPECT_EQ(Str(Get((*certificate), {"spec", "secretName"})), secret_name);
@@ -762,20 +822,21 @@ TEST_P(InstallOverlay, DisruptionBudgetAndNetworkPolicySelectThePods) {
   EXPECT_EQ(egress_ports, (std::set<int>{53, 443, 6443})) << "DNS and the API server only";
 }
 
-INSTANTIATE_TEST_SUITE_P(Overlays, InstallOverlay,
-                         ::testing::Values(InstallCase{"default", "Fail", true},
-                                           InstallCase{"failure-policy-fail", "Fail", false},
-                                           InstallCase{"failure-policy-ignore", "Ignore", false},
-                                           InstallCase{"cert-manager", "Fail", true},
-                                           InstallCase{"default+sweeper-delete", "Fail", true,
-                                                       true},
-                                           InstallCase{"default+policy-reports", "Fail", true}),
-                         [](const auto& info) {
-                           std::string name = info.param.overlay;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           std::replace(name.begin(), name.end(), '+', '_');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Overlays, InstallOverlay,
+    ::testing::Values(
+        InstallCase{"default", "Fail", InstallCase::Certs::kSelfManaged},
+        InstallCase{"failure-policy-fail", "Fail", InstallCase::Certs::kFiles},
+        InstallCase{"failure-policy-ignore", "Ignore", InstallCase::Certs::kFiles},
+        InstallCase{"cert-manager", "Fail", InstallCase::Certs::kCertManager},
+        InstallCase{"default+sweeper-delete", "Fail", InstallCase::Certs::kSelfManaged, true},
+        InstallCase{"default+policy-reports", "Fail", InstallCase::Certs::kSelfManaged}),
+    [](const auto& info) {
+      std::string name = info.param.overlay;
+      std::replace(name.begin(), name.end(), '-', '_');
+      std::replace(name.begin(), name.end(), '+', '_');
+      return name;
+    });
 
 // The policy-reports component: the CRD the sweeper writes to (sweeper/policy_report.cpp), and
 // only with the component: an install overlay must not take the CRD over from Kyverno & co.

@@ -318,5 +318,41 @@ TEST(MetricsServerTest, ABadAddressIsAStartError) {
   EXPECT_THROW(metrics.Start(), std::runtime_error);
 }
 
+// Certificates kept in memory (serve --manage-certs): with await_tls the server listens but is
+// not ready until SetTls; a bad pair is refused and counted, and the one in force stays.
+TEST(SetTlsTest, ReadyOnlyAfterTheFirstCertificateAndABadOneIsRefused) {
+  certs::PemPair placeholder = certs::DevelopmentCertificate();
+  certs::PemPair real = certs::DevelopmentCertificate();
+  policy::PolicyStore policies{policy::Policy::Default()};
+  prometheus::Registry registry;
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.workers = 1;
+  options.await_tls = true;
+  options.tls_material.certificate_pem = placeholder.certificate_pem;
+  options.tls_material.private_key_pem = placeholder.private_key_pem;
+  Server server(options, policies, registry);
+  server.Start();
+  const unsigned short port = server.webhook_endpoint().port();
+  testing::ClientTls trusts_placeholder;
+  trusts_placeholder.ca_pem = placeholder.certificate_pem;
+  testing::ClientTls trusts_real;
+  trusts_real.ca_pem = real.certificate_pem;
+  auto readyz = [&](const testing::ClientTls& tls) {
+    return testing::TlsRequest(port, tls, http::verb::get, "/readyz", "").result_int();
+  };
+  EXPECT_EQ(readyz(trusts_placeholder), 503u);
+
+  server.SetTls({real.certificate_pem, real.private_key_pem, ""});
+  EXPECT_EQ(readyz(trusts_real), 200u);
+  EXPECT_THROW(readyz(trusts_placeholder), std::exception);  // new connections get the new one
+
+  EXPECT_THROW(server.SetTls({placeholder.certificate_pem, real.private_key_pem, ""}),
+               std::runtime_error);
+  EXPECT_EQ(readyz(trusts_real), 200u);
+  server.Stop();
+  server.Wait();
+}
+
 }  // namespace
 }  // namespace stratum_guard::server

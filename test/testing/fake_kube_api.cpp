@@ -1,5 +1,11 @@
 #include "test/testing/fake_kube_api.h"
 
+#include <rapidjson/pointer.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "test/testing/json_patch.h"
+
 namespace stratum_guard::kube::testing {
 
 KubeError StatusError(int code, std::string reason) {
@@ -174,6 +180,145 @@ KubeError FakeKubeApi::UpdatePolicyReport(const std::string&, const std::string&
 }
 KubeError FakeKubeApi::DeletePolicyReport(const std::string&, const std::string&) {
   return ReportsNotInstalled("delete_report");
+}
+
+namespace {
+
+std::string Serialize(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return buffer.GetString();
+}
+
+void Visit(const std::string& json, const PodVisitor& visit) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  visit(doc);
+}
+
+}  // namespace
+
+std::string FakeKubeApi::Stamp(const std::string& json, const std::string& ns) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  if (doc.HasParseError() || !doc.IsObject()) return json;
+  std::string rv = std::to_string(++rv_);
+  rapidjson::Pointer("/metadata/resourceVersion").Set(doc, rv.c_str());
+  if (!ns.empty()) rapidjson::Pointer("/metadata/namespace").Set(doc, ns.c_str());
+  return Serialize(doc);
+}
+
+KubeError FakeKubeApi::GetStored(const std::string& method,
+                                 const std::map<std::string, std::string>& store,
+                                 const std::string& key, const PodVisitor& visit) {
+  std::string json;
+  {
+    std::lock_guard lock(mu_);
+    KubeError e;
+    if (Fail(method, &e)) return e;
+    auto it = store.find(key);
+    if (it == store.end()) return StatusError(404);
+    json = it->second;
+  }
+  Visit(json, visit);
+  return {};
+}
+
+KubeError FakeKubeApi::GetSecret(const std::string& ns, const std::string& name,
+                                 const PodVisitor& visit) {
+  return GetStored("get_secret", secrets_, ns + "/" + name, visit);
+}
+
+KubeError FakeKubeApi::CreateSecret(const std::string& ns, const std::string& secret_json,
+                                    const PodVisitor& visit) {
+  std::string json;
+  {
+    std::lock_guard lock(mu_);
+    KubeError e;
+    if (Fail("create_secret", &e)) return e;
+    rapidjson::Document doc;
+    doc.Parse(secret_json.c_str());
+    std::string key = ns + "/" + std::string(MetadataString(doc, "name"));
+    if (secrets_.count(key)) return StatusError(409, "AlreadyExists");
+    json = secrets_[key] = Stamp(secret_json, ns);
+  }
+  Visit(json, visit);
+  return {};
+}
+
+KubeError FakeKubeApi::UpdateSecret(const std::string& ns, const std::string& name,
+                                    const std::string& secret_json, const PodVisitor& visit) {
+  std::string json;
+  {
+    std::lock_guard lock(mu_);
+    KubeError e;
+    if (Fail("update_secret", &e)) return e;
+    auto it = secrets_.find(ns + "/" + name);
+    if (it == secrets_.end()) return StatusError(404);
+    rapidjson::Document sent, stored;
+    sent.Parse(secret_json.c_str());
+    stored.Parse(it->second.c_str());
+    if (MetadataString(sent, "resourceVersion") != MetadataString(stored, "resourceVersion")) {
+      return StatusError(409, "Conflict");
+    }
+    json = it->second = Stamp(secret_json, ns);
+  }
+  Visit(json, visit);
+  return {};
+}
+
+KubeError FakeKubeApi::GetValidatingWebhookConfiguration(const std::string& name,
+                                                         const PodVisitor& visit) {
+  return GetStored("get_webhook", webhooks_, name, visit);
+}
+
+KubeError FakeKubeApi::PatchValidatingWebhookConfiguration(const std::string& name,
+                                                           const std::string& json_patch,
+                                                           const PodVisitor& visit) {
+  std::string json;
+  {
+    std::lock_guard lock(mu_);
+    KubeError e;
+    if (Fail("patch_webhook", &e)) return e;
+    auto it = webhooks_.find(name);
+    if (it == webhooks_.end()) return StatusError(404);
+    rapidjson::Document doc;
+    doc.Parse(it->second.c_str());
+    std::string error;
+    if (!stratum_guard::testing::ApplyJsonPatch(json_patch, doc, &error)) {
+      return StatusError(422, "Invalid");
+    }
+    json = it->second = Stamp(Serialize(doc), "");
+  }
+  Visit(json, visit);
+  return {};
+}
+
+void FakeKubeApi::PutSecret(const std::string& ns, const std::string& secret_json) {
+  rapidjson::Document doc;
+  doc.Parse(secret_json.c_str());
+  std::lock_guard lock(mu_);
+  secrets_[ns + "/" + std::string(MetadataString(doc, "name"))] = Stamp(secret_json, ns);
+}
+
+void FakeKubeApi::PutWebhookConfiguration(const std::string& config_json) {
+  rapidjson::Document doc;
+  doc.Parse(config_json.c_str());
+  std::lock_guard lock(mu_);
+  webhooks_[std::string(MetadataString(doc, "name"))] = Stamp(config_json, "");
+}
+
+std::string FakeKubeApi::secret(const std::string& ns, const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = secrets_.find(ns + "/" + name);
+  return it == secrets_.end() ? "" : it->second;
+}
+
+std::string FakeKubeApi::webhook_configuration(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = webhooks_.find(name);
+  return it == webhooks_.end() ? "" : it->second;
 }
 
 std::vector<FakeKubeApi::Deletion> FakeKubeApi::deletions() const {

@@ -45,6 +45,27 @@ class FakeKubeApi : public KubeApi {
   KubeError UpdatePolicyReport(const std::string& ns, const std::string& name,
                                const std::string& report_json, const PodVisitor& visit) override;
   KubeError DeletePolicyReport(const std::string& ns, const std::string& name) override;
+  // Secrets ("get_secret", "create_secret", "update_secret") and validating webhook
+  // configurations ("get_webhook", "patch_webhook"), stored as JSON with a resourceVersion.
+  // Patches apply RFC 6902 test/add/replace/remove on JSON Pointers (rapidjson::Pointer); a
+  // failed test is 422 Invalid, as the API server answers it.
+  KubeError GetSecret(const std::string& ns, const std::string& name,
+                      const PodVisitor& visit) override;
+  KubeError CreateSecret(const std::string& ns, const std::string& secret_json,
+                         const PodVisitor& visit) override;
+  KubeError UpdateSecret(const std::string& ns, const std::string& name,
+                         const std::string& secret_json, const PodVisitor& visit) override;
+  KubeError GetValidatingWebhookConfiguration(const std::string& name,
+                                              const PodVisitor& visit) override;
+  KubeError PatchValidatingWebhookConfiguration(const std::string& name,
+                                                const std::string& json_patch,
+                                                const PodVisitor& visit) override;
+  // Stores an object as another writer would (a new resourceVersion is set); "" from the
+  // accessors when absent.
+  void PutSecret(const std::string& ns, const std::string& secret_json);
+  void PutWebhookConfiguration(const std::string& config_json);
+  std::string secret(const std::string& ns, const std::string& name) const;
+  std::string webhook_configuration(const std::string& name) const;
 
   struct Deletion {
     std::string ns, name, uid;
@@ -65,6 +86,11 @@ class FakeKubeApi : public KubeApi {
   std::vector<Deletion> deletions_;
   std::vector<std::string> events_;
   std::map<std::string, Lease> leases_;
+  std::map<std::string, std::string> secrets_;                        // "ns/name" -> json
+  std::map<std::string, std::string> webhooks_;                       // name -> json
+  std::string Stamp(const std::string& json, const std::string& ns);  // sets a new rv
+  KubeError GetStored(const std::string& method, const std::map<std::string, std::string>& store,
+                      const std::string& key, const PodVisitor& visit);
   int rv_ = 100;
   int expire_continue_ = 0;
 };

@@ -92,6 +92,9 @@ kube_start_etcd() {
 
 # ServiceAccount admission is off: no token controller runs, and without one no pod could be
 # created. Pods then carry no token volume, which the tests do not need.
+# Aggregator routing: a webhook's Service reference is dialled at its Endpoints' address (set by
+# the test; there is no kube-proxy to route a ClusterIP), still with the TLS server name
+# SERVICE.NAMESPACE.svc, so the shipped clientConfig is tested as it is.
 kube_start_apiserver() {
   start_bg kube-apiserver "$KUBE_APISERVER" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$kube_port" \
@@ -103,7 +106,7 @@ kube_start_apiserver() {
     --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC \
     --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ValidatingAdmissionWebhook,MutatingAdmissionWebhook \
     --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none \
-    --profiling=false --v=1
+    --enable-aggregator-routing=true --profiling=false --v=1
   wait_for 90 bash -c "[[ \$(curl -fsS --cacert '$kube_pki/ca.crt' https://127.0.0.1:$kube_port/readyz) == ok ]]" ||
     die "kube-apiserver not ready in 90 s" "$KUBE_DIR/logs/kube-apiserver.log"
 }
