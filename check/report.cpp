@@ -204,6 +204,9 @@ void WriteText(const Report& report, std::ostream& out, std::ostream& err,
   for (const ReadError& e : report.errors) {
     err << Where(e.file, e.line, e.column) << ": error: " << e.message << '\n';
   }
+  for (const ReadError& w : report.warnings) {
+    err << Where(w.file, w.line, w.column) << ": warning: " << w.message << '\n';
+  }
   for (const Judgement& j : report.judgements) {
     const std::string head = Where(j.file, j.line) + ": " + DocumentLabel(j) + ": ";
     switch (j.outcome) {
