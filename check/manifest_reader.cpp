@@ -357,9 +357,8 @@ class JsonBuilder : public YAML::EventHandler {
       return;
     }
     if (parent.key_is_duplicate) {
-      auto member = parent.value.FindMember(
-          rapidjson::Value(rapidjson::StringRef(parent.key.data(),
-                                                static_cast<rapidjson::SizeType>(parent.key.size()))));
+      auto member = parent.value.FindMember(rapidjson::Value(rapidjson::StringRef(
+          parent.key.data(), static_cast<rapidjson::SizeType>(parent.key.size()))));
       if (member != parent.value.MemberEnd()) {
         member->value = std::move(value);
         return;

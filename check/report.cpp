@@ -294,21 +294,23 @@ void WriteJson(const Report& report, std::ostream& out) {
     w.EndObject();
   }
   w.EndArray();
-  w.Key("errors");
-  w.StartArray();
-  for (const ReadError& e : report.errors) {
-    w.StartObject();
-    w.Key("file");
-    String(w, e.file);
-    w.Key("line");
-    w.Int(e.line);
-    w.Key("column");
-    w.Int(e.column);
-    w.Key("message");
-    String(w, e.message);
-    w.EndObject();
+  for (auto [key, list] : {std::pair{"errors", &report.errors}, {"warnings", &report.warnings}}) {
+    w.Key(key);
+    w.StartArray();
+    for (const ReadError& e : *list) {
+      w.StartObject();
+      w.Key("file");
+      String(w, e.file);
+      w.Key("line");
+      w.Int(e.line);
+      w.Key("column");
+      w.Int(e.column);
+      w.Key("message");
+      String(w, e.message);
+      w.EndObject();
+    }
+    w.EndArray();
   }
-  w.EndArray();
   w.EndObject();
   stream.Flush();
   out << '\n';

@@ -338,8 +338,8 @@ std::string Loader::ImageWordsRegex(const YAML::Node& list, std::string_view wha
       std::string a = normalize(entry.substr(0, plus), at);
       std::string b = normalize(entry.substr(plus + 1), at);
       if (a == b) Fail(at, std::string(what) + ": \"" + entry + "\" names one word twice");
-      alternative = "(?:^|-)" + a + "-(?:.*-)?" + b + "(?:-|$)|(?:^|-)" + b + "-(?:.*-)?" + a +
-                    "(?:-|$)";
+      alternative =
+          "(?:^|-)" + a + "-(?:.*-)?" + b + "(?:-|$)|(?:^|-)" + b + "-(?:.*-)?" + a + "(?:-|$)";
     } else {
       bool prefix = entry.size() > 1 && entry.back() == '*';
       bool suffix = entry.size() > 1 && entry.front() == '*';
@@ -465,9 +465,8 @@ void Loader::ParsePorts(const YAML::Node& node, int rule_index) {
 const Loader::MatcherKind Loader::kMatchers[] = {
     {"patterns", &Loader::ParsePatterns}, {"wallets", &Loader::ParseWallets},
     {"images", &Loader::ParseImages},     {"image_words", &Loader::ParseImageWords},
-    {"binaries", &Loader::ParseBinaries},
-    {"domains", &Loader::ParseDomains},   {"flags", &Loader::ParseFlags},
-    {"ports", &Loader::ParsePorts},
+    {"binaries", &Loader::ParseBinaries}, {"domains", &Loader::ParseDomains},
+    {"flags", &Loader::ParseFlags},       {"ports", &Loader::ParsePorts},
 };
 
 void Loader::ParseMatch(const YAML::Node& node, int rule_index) {

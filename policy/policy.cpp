@@ -279,12 +279,13 @@ void Scanner::ScanText(std::string_view text, const FieldRef& field, std::string
       }
       std::string_view m(match[0].data(), match[0].size());
       if (ValidWallet(pattern.wallet, m)) {
-        const re2::StringPiece& shown = groups == 2 && match[1].data() != nullptr ? match[1] : match[0];
+        const re2::StringPiece& shown =
+            groups == 2 && match[1].data() != nullptr ? match[1] : match[0];
         AddHit(pattern.rule, field, std::string_view(shown.data(), shown.size()), note);
         break;
       }
-      pos =
-          static_cast<std::size_t>(match[0].data() - text.data()) + std::max<std::size_t>(1, m.size());
+      pos = static_cast<std::size_t>(match[0].data() - text.data()) +
+            std::max<std::size_t>(1, m.size());
     }
   }
 }

@@ -119,6 +119,17 @@ TEST(CliTest, DuplicateKeyWarnsAndJudgesTheLastValueWithAnUnchangedExitCode) {
                           "  - name: c\n    image: nginx:1.25\n    image: xmrig/xmrig\n");
   EXPECT_EQ(denied.exit_code, 1) << denied.out << denied.err;
   EXPECT_NE(denied.err.find("warning: duplicate key \"image\""), std::string::npos) << denied.err;
+  auto json = RunBinary({"check", "-o", "json", "-"},
+                        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                        "  - name: c\n    image: xmrig/xmrig\n    image: nginx:1.25\n");
+  EXPECT_EQ(json.exit_code, 0) << json.out << json.err;
+  rapidjson::Document doc;
+  doc.Parse(json.out.c_str());
+  ASSERT_FALSE(doc.HasParseError()) << json.out;
+  ASSERT_TRUE(doc["warnings"].IsArray()) << json.out;
+  ASSERT_EQ(doc["warnings"].Size(), 1u) << json.out;
+  EXPECT_EQ(doc["warnings"][0]["line"].GetInt(), 8);
+  EXPECT_EQ(doc["errors"].Size(), 0u);
 }
 
 TEST(CliTest, MissingFileExitsTwo) {

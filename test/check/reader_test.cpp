@@ -222,8 +222,7 @@ TEST(ReaderTest, DuplicateKeyOverAMergedKeyAndInsideSequences) {
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_EQ(r.warnings[0].line, 8);
   ASSERT_EQ(r.objects.size(), 1u);
-  EXPECT_STREQ((*r.objects[0].object)["spec"]["containers"][0]["image"].GetString(),
-               "xmrig/xmrig");
+  EXPECT_STREQ((*r.objects[0].object)["spec"]["containers"][0]["image"].GetString(), "xmrig/xmrig");
 }
 
 TEST(ReaderTest, MergeKeysAndAliasesAreResolved) {

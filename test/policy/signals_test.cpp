@@ -330,7 +330,11 @@ TEST(DownloadExecTest, PipeToShellFromARawIpWarns) {
 }
 
 TEST(DownloadExecTest, DomainsAndPlainDownloadsAreClean) {
-  ExpectClean(WithCommand({"sh", "-c", "curl -fsSL https://get.helm.sh/install.sh | bash"}));
+  // From a domain, a fetch-and-run is only the dropper rule's audit, not this rule's warning.
+  Verdict helm = EvaluateDefault(
+      WithCommand({"sh", "-c", "curl -fsSL https://get.helm.sh/install.sh | bash"}));
+  EXPECT_EQ(FindingOf(helm, "download-exec"), nullptr) << Describe(helm);
+  EXPECT_FALSE(helm.Warned()) << Describe(helm);
   ExpectClean(WithCommand({"sh", "-c", "wget http://10.0.0.5/data.csv -O /data/in.csv"}));
   ExpectClean(WithCommand({"curl", "-s", "http://169.254.169.254/latest/meta-data/"}));
 }
@@ -460,7 +464,7 @@ TEST(MinerFlagFamiliesTest, EachFamilyWarnsAloneAndDeniesWithAWallet) {
            {"--give-up-limit", "3"},                        // SRBMiner
            {"--dualmode", "KASPADUAL"},                     // lolMiner
            {"--pool_password", "x"},                        // BzMiner
-           {"--secondary-url", "x.example:4444"},           // NBMiner
+           {"--secondary-url", "eu.example.net"},           // NBMiner
            {"--lhr-tune", "71"},                            // T-Rex
            {"--dual_algo", "kheavyhash"},                   // GMiner
            {"-rigName", "rig1"},                            // nanominer
@@ -481,7 +485,8 @@ TEST(MinerFlagFamiliesTest, EachFamilyWarnsAloneAndDeniesWithAWallet) {
 
 TEST(MinerFlagFamiliesTest, DeroMinerUnderAnInnocentImageDenies) {
   // The CrowdStrike Dero campaign's shape: an ordinary-looking image, Dero's own options.
-  const std::string dero_wallet = "dero1qyvqpdftj8r6005xs20rnflakmwa5pdxg9vcjzdcuywq2t8skqhvwqglt6x0g";
+  const std::string dero_wallet =
+      "dero1qyvqpdftj8r6005xs20rnflakmwa5pdxg9vcjzdcuywq2t8skqhvwqglt6x0g";
   Verdict v = EvaluateDefault(WithArgs({"--wallet-address", dero_wallet, "--daemon-rpc-address",
                                         "d.example.net:10100", "--mining-threads", "8"},
                                        "docker.io/someone/pause:3"));
@@ -511,12 +516,12 @@ TEST(PoolDomainTest, WiderListCatchesPoolsWithoutAScheme) {
 }
 
 TEST(PoolHostTest, PoolShapedHostOnAMiningPortWarnsAlone) {
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"-o", "pool.fresh-pool.io:3333"},
-           {"--url=stratum.eu.example.org:14444"},
-           {"-o", "xmr-eu.newpool.net:10128"},
-           {"-o", "eu.mine.example.com:4444"},
-           {"-o", "monero.example.org:13333"}}) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"-o", "pool.fresh-pool.io:3333"},
+                                             {"--url=stratum.eu.example.org:14444"},
+                                             {"-o", "xmr-eu.newpool.net:10128"},
+                                             {"-o", "eu.mine.example.com:4444"},
+                                             {"-o", "monero.example.org:13333"}}) {
     SCOPED_TRACE(args.back());
     Verdict v = EvaluateDefault(WithArgs(args, "ghcr.io/acme/worker:1"));
     const Finding* f = FindingOf(v, "pool-host");
@@ -533,14 +538,14 @@ TEST(PoolHostTest, WithAnotherSignalDenies) {
 }
 
 TEST(PoolHostTest, LookAlikesHaveNoPoolHostFinding) {
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"--grafana", "http://pool.example.com:3333/"},
-           {"--pgpool", "pgpool.db.svc.cluster.local:9999"},
-           {"--host", "poolmanager:5555"},
-           {"--server", "minecraft.example.com:25565"},
-           {"--db", "mongodb://pool.example:27017"},
-           {"--cache", "redis-pool.cache.svc:6379"},
-           {"--url", "https://mining.example.com:4444/api"}}) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"--grafana", "http://pool.example.com:3333/"},
+                                             {"--pgpool", "pgpool.db.svc.cluster.local:9999"},
+                                             {"--host", "poolmanager:5555"},
+                                             {"--server", "minecraft.example.com:25565"},
+                                             {"--db", "mongodb://pool.example:27017"},
+                                             {"--cache", "redis-pool.cache.svc:6379"},
+                                             {"--url", "https://mining.example.com:4444/api"}}) {
     SCOPED_TRACE(args.back());
     Verdict v = EvaluateDefault(WithArgs(args));
     EXPECT_EQ(FindingOf(v, "pool-host"), nullptr) << Describe(v);
@@ -608,11 +613,10 @@ TEST(EnvBase64Test, EncodedPoolUrlAndConfigAreDecoded) {
 
 TEST(EnvBase64Test, OrdinaryEncodedValuesAreClean) {
   TestContainer c;
-  c.env = {
-      // {"log":"info","port":8080}
-      {"CONFIG_B64", "eyJsb2ciOiJpbmZvIiwicG9ydCI6ODA4MH0="},
-      {"TLS_CA", "MIIBszCCAVmgAwIBAgIUHq0Yy1ZyQm2dJ5xWw7r5N2J9m0kwCgYIKoZIzj0EAwIw"},
-      {"PATH_LIKE", "/usr/local/sbin/abcdefghijklmnopqrstuvwxyz"}};
+  c.env = {// {"log":"info","port":8080}
+           {"CONFIG_B64", "eyJsb2ciOiJpbmZvIiwicG9ydCI6ODA4MH0="},
+           {"TLS_CA", "MIIBszCCAVmgAwIBAgIUHq0Yy1ZyQm2dJ5xWw7r5N2J9m0kwCgYIKoZIzj0EAwIw"},
+           {"PATH_LIKE", "/usr/local/sbin/abcdefghijklmnopqrstuvwxyz"}};
   ExpectClean(c);
 }
 
