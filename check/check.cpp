@@ -110,6 +110,7 @@ Report Check(const ReadResult& read, const Evaluator& evaluate,
   Report report;
   report.files = read.files;
   report.errors = read.errors;
+  report.warnings = read.warnings;
   report.judgements.reserve(read.objects.size());
   for (const ManifestObject& object : read.objects) {
     report.judgements.push_back(Judge(object, evaluate, default_namespace));

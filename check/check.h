@@ -62,6 +62,7 @@ struct Summary {
 struct Report {
   std::vector<Judgement> judgements;  // in reading order
   std::vector<ReadError> errors;
+  std::vector<ReadError> warnings;  // read warnings (duplicate keys); never change the exit code
   int files = 0;
 
   Summary Summarize() const;

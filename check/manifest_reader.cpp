@@ -159,10 +159,14 @@ struct YamlDocument {
 // Builds one rapidjson::Document per YAML document from yaml-cpp's events. The stack is
 // explicit, so nesting is bounded by kMaxDepth rather than by the C++ stack; aliases are copied
 // and counted against kMaxNodes (an "alias bomb" ends with an error instead of eating memory);
-// `<<` merge keys are applied as go-yaml does; duplicate keys are errors, as in kubectl.
+// `<<` merge keys are applied as go-yaml does; of duplicate keys the last wins, as kubectl
+// (1.32) stores it, with a warning: judging the first value would judge an object the API
+// server never sees.
 class JsonBuilder : public YAML::EventHandler {
  public:
   std::vector<YamlDocument>& documents() { return documents_; }
+  // Duplicate keys seen so far: where the second one is, and the message.
+  std::vector<std::pair<YAML::Mark, std::string>>& warnings() { return warnings_; }
 
   void OnDocumentStart(const YAML::Mark& mark) override {
     // yaml-cpp 0.7 never gets past a stray ',' at the top level (a file of one ",", found by
@@ -242,6 +246,7 @@ class JsonBuilder : public YAML::EventHandler {
     // Maps: the key waiting for its value, and every explicit key with its line.
     bool has_key = false;
     bool key_is_merge = false;
+    bool key_is_duplicate = false;  // the value replaces the earlier one
     std::string key;
     std::unordered_map<std::string, int> keys;
     std::vector<rapidjson::Value> merges;
@@ -344,9 +349,11 @@ class JsonBuilder : public YAML::EventHandler {
       parent.key = text;
       if (merge_key) return;
       auto [it, inserted] = parent.keys.emplace(text, mark.line + 1);
+      parent.key_is_duplicate = !inserted;
       if (!inserted) {
-        throw BuildError(mark, "duplicate key \"" + text + "\" (first at line " +
-                                   std::to_string(it->second) + ")");
+        warnings_.emplace_back(mark, "duplicate key \"" + text + "\" (first at line " +
+                                         std::to_string(it->second) +
+                                         "): the last value is used, as kubectl does");
       }
       (*lines_)[ChildPath(parent)] = mark.line + 1;
       return;
@@ -356,6 +363,14 @@ class JsonBuilder : public YAML::EventHandler {
       parent.merges.push_back(std::move(value));
       return;
     }
+    if (parent.key_is_duplicate) {
+      auto member = parent.value.FindMember(rapidjson::Value(rapidjson::StringRef(
+          parent.key.data(), static_cast<rapidjson::SizeType>(parent.key.size()))));
+      if (member != parent.value.MemberEnd()) {
+        member->value = std::move(value);
+        return;
+      }
+    }
     parent.value.AddMember(
         rapidjson::Value(parent.key.data(), static_cast<rapidjson::SizeType>(parent.key.size()),
                          alloc),
@@ -363,6 +378,7 @@ class JsonBuilder : public YAML::EventHandler {
   }
 
   std::vector<YamlDocument> documents_;
+  std::vector<std::pair<YAML::Mark, std::string>> warnings_;
   std::shared_ptr<rapidjson::Document> doc_;
   std::shared_ptr<LineIndex> lines_;
   std::vector<Frame> stack_;
@@ -433,6 +449,10 @@ void ParseYaml(std::string_view text, const std::string& file, ReadResult* resul
       AddObjects(docs[emitted].json, docs[emitted].lines, file, static_cast<int>(emitted),
                  docs[emitted].line, result);
     }
+    for (auto& [mark, message] : builder.warnings()) {
+      result->warnings.push_back({file, mark.line + 1, mark.column + 1, std::move(message)});
+    }
+    builder.warnings().clear();
   };
   try {
     YAML::Parser parser(in);

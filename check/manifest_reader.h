@@ -47,6 +47,8 @@ struct ManifestObject {
 struct ReadResult {
   std::vector<ManifestObject> objects;
   std::vector<ReadError> errors;
+  // What was read, but not as written: a duplicate YAML key (the last value is used).
+  std::vector<ReadError> warnings;
   int files = 0;  // files (and stdin) that were read, parsed or not
 };
 

@@ -204,6 +204,9 @@ void WriteText(const Report& report, std::ostream& out, std::ostream& err,
   for (const ReadError& e : report.errors) {
     err << Where(e.file, e.line, e.column) << ": error: " << e.message << '\n';
   }
+  for (const ReadError& w : report.warnings) {
+    err << Where(w.file, w.line, w.column) << ": warning: " << w.message << '\n';
+  }
   for (const Judgement& j : report.judgements) {
     const std::string head = Where(j.file, j.line) + ": " + DocumentLabel(j) + ": ";
     switch (j.outcome) {
@@ -291,21 +294,23 @@ void WriteJson(const Report& report, std::ostream& out) {
     w.EndObject();
   }
   w.EndArray();
-  w.Key("errors");
-  w.StartArray();
-  for (const ReadError& e : report.errors) {
-    w.StartObject();
-    w.Key("file");
-    String(w, e.file);
-    w.Key("line");
-    w.Int(e.line);
-    w.Key("column");
-    w.Int(e.column);
-    w.Key("message");
-    String(w, e.message);
-    w.EndObject();
+  for (auto [key, list] : {std::pair{"errors", &report.errors}, {"warnings", &report.warnings}}) {
+    w.Key(key);
+    w.StartArray();
+    for (const ReadError& e : *list) {
+      w.StartObject();
+      w.Key("file");
+      String(w, e.file);
+      w.Key("line");
+      w.Int(e.line);
+      w.Key("column");
+      w.Int(e.column);
+      w.Key("message");
+      String(w, e.message);
+      w.EndObject();
+    }
+    w.EndArray();
   }
-  w.EndArray();
   w.EndObject();
   stream.Flush();
   out << '\n';

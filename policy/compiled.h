@@ -75,6 +75,8 @@ struct CompiledRule {
   std::string finding;  // noun phrase for messages: "Stratum pool URL"
   std::uint8_t fields = kAllFields;
   bool combines = false;
+  // `combine.with` names the rule itself: two different hits of it (two miner options) escalate.
+  bool combines_with_itself = false;
   Action combine_action = Action::kDeny;
   std::vector<int> combine_with;  // rule indexes
   Exemptions exempt;
@@ -84,6 +86,15 @@ struct Pattern {
   int rule = 0;
   WalletFormat wallet = WalletFormat::kNone;
   std::unique_ptr<RE2> re;
+};
+
+// An `image_words` matcher: one regex over the image's repository path, lower-cased with every
+// separator (/ - _ .) turned into '-', so that a word is found at token boundaries whatever
+// separated it. `unless` silences the rule for images that name tooling around a miner.
+struct ImageWords {
+  int rule = 0;
+  std::unique_ptr<RE2> any;
+  std::unique_ptr<RE2> unless;  // null when the matcher has no `unless`
 };
 
 struct FlagSpec {
@@ -110,6 +121,7 @@ struct Policy::Impl {
   StringMap<std::vector<int>> image_paths;  // repository without registry -> rules
   // "account/*" entries: every repository directly or deeper under that path -> rules
   StringMap<std::vector<int>> image_namespaces;
+  std::vector<ImageWords> image_words;
   StringMap<std::vector<int>> binaries;  // basename -> rules
   StringMap<std::vector<int>> domains;   // registrable suffix -> rules
   StringMap<std::vector<int>> flags;     // flag -> indexes into flag_specs

@@ -91,6 +91,8 @@ class Loader {
   void ParsePatterns(const YAML::Node& node, int rule_index);
   void ParseWallets(const YAML::Node& node, int rule_index);
   void ParseImages(const YAML::Node& node, int rule_index);
+  void ParseImageWords(const YAML::Node& node, int rule_index);
+  std::string ImageWordsRegex(const YAML::Node& list, std::string_view what) const;
   void ParseBinaries(const YAML::Node& node, int rule_index);
   void ParseDomains(const YAML::Node& node, int rule_index);
   void ParseFlags(const YAML::Node& node, int rule_index);
@@ -309,6 +311,70 @@ void Loader::ParseImages(const YAML::Node& node, int rule_index) {
   }
 }
 
+// One image word as a regex over the normalized path (policy.cpp, ImageWordsText): separators
+// are '-', so a word at a token boundary is preceded by the start or '-' and followed by '-' or
+// the end. "w*" and "*w" drop one boundary, "a+b" wants both words, in either order.
+std::string Loader::ImageWordsRegex(const YAML::Node& list, std::string_view what) const {
+  auto normalize = [&](std::string word, const YAML::Node& at) {
+    word = Lower(std::move(word));
+    for (char& c : word) {
+      if (c == '_' || c == '.') c = '-';
+    }
+    bool ok = !word.empty() && word.front() != '-' && word.back() != '-' &&
+              std::all_of(word.begin(), word.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+              });
+    if (!ok) {
+      Fail(at, std::string(what) + ": \"" + word +
+                   "\" must be letters, digits and - _ . (with an optional leading or trailing *, "
+                   "or two words joined by +)");
+    }
+    return word;
+  };
+  std::string regex;
+  for (auto& [entry, at] : ScalarList(list, what)) {
+    std::string alternative;
+    if (std::size_t plus = entry.find('+'); plus != std::string::npos) {
+      std::string a = normalize(entry.substr(0, plus), at);
+      std::string b = normalize(entry.substr(plus + 1), at);
+      if (a == b) Fail(at, std::string(what) + ": \"" + entry + "\" names one word twice");
+      alternative =
+          "(?:^|-)" + a + "-(?:.*-)?" + b + "(?:-|$)|(?:^|-)" + b + "-(?:.*-)?" + a + "(?:-|$)";
+    } else {
+      bool prefix = entry.size() > 1 && entry.back() == '*';
+      bool suffix = entry.size() > 1 && entry.front() == '*';
+      if (prefix && suffix) {
+        Fail(at, std::string(what) + ": \"" + entry +
+                     "\" may have a * at one end only (a word anywhere matches too much)");
+      }
+      std::string word = entry.substr(suffix ? 1 : 0, entry.size() - (prefix || suffix ? 1 : 0));
+      word = normalize(std::move(word), at);
+      alternative = (suffix ? "" : "(?:^|-)") + word + (prefix ? "" : "(?:-|$)");
+    }
+    if (!regex.empty()) regex += '|';
+    regex += alternative;
+  }
+  return regex;
+}
+
+void Loader::ParseImageWords(const YAML::Node& node, int rule_index) {
+  RequireMap(node, "match.image_words");
+  CheckKeys(node, "match.image_words", {"any", "unless"});
+  if (!node["any"]) Fail(node, "match.image_words has no \"any\"");
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto compile = [&](const YAML::Node& list, std::string_view what) {
+    auto re = std::make_unique<RE2>(ImageWordsRegex(list, what), options);
+    if (!re->ok()) Fail(list, std::string(what) + ": " + re->error());
+    return re;
+  };
+  ImageWords words;
+  words.rule = rule_index;
+  words.any = compile(node["any"], "match.image_words.any");
+  if (node["unless"]) words.unless = compile(node["unless"], "match.image_words.unless");
+  impl_->image_words.push_back(std::move(words));
+}
+
 void Loader::ParseBinaries(const YAML::Node& node, int rule_index) {
   for (auto& [name, at] : ScalarList(node, "match.binaries")) {
     if (name.find('/') != std::string::npos || name.find(' ') != std::string::npos) {
@@ -398,9 +464,9 @@ void Loader::ParsePorts(const YAML::Node& node, int rule_index) {
 // The matcher kinds a rule's `match:` may hold: a new kind is a line here and its parser.
 const Loader::MatcherKind Loader::kMatchers[] = {
     {"patterns", &Loader::ParsePatterns}, {"wallets", &Loader::ParseWallets},
-    {"images", &Loader::ParseImages},     {"binaries", &Loader::ParseBinaries},
-    {"domains", &Loader::ParseDomains},   {"flags", &Loader::ParseFlags},
-    {"ports", &Loader::ParsePorts},
+    {"images", &Loader::ParseImages},     {"image_words", &Loader::ParseImageWords},
+    {"binaries", &Loader::ParseBinaries}, {"domains", &Loader::ParseDomains},
+    {"flags", &Loader::ParseFlags},       {"ports", &Loader::ParsePorts},
 };
 
 void Loader::ParseMatch(const YAML::Node& node, int rule_index) {
@@ -516,7 +582,10 @@ std::unique_ptr<Policy::Impl> Loader::Load(std::string_view yaml_text) {
       Fail(node["action"], "combine.action must be stronger than the rule's own action");
     }
     for (auto& [other, at] : ScalarList(node["with"], "combine.with")) {
-      if (other == rule.info.id) Fail(at, "combine.with names the rule itself");
+      if (other == rule.info.id) {
+        rule.combines_with_itself = true;  // two different hits of this rule escalate
+        continue;
+      }
       auto it = std::find_if(impl_->rules.begin(), impl_->rules.end(),
                              [&](const RuleInfo& r) { return r.id == other; });
       if (it == impl_->rules.end()) Fail(at, "combine.with: unknown rule \"" + other + "\"");

@@ -51,6 +51,9 @@ struct Hit {
   std::string_view note;  // how the evidence was found when not literally: "decoded from base64"
   Action action = Action::kAudit;
   int partner = -1;  // the hit that escalated this one
+  // Another, different piece of evidence of the same rule in the same field (a second miner
+  // option in one script): what a rule that combines with itself escalates on.
+  bool second_evidence = false;
 };
 
 struct ScanWord {
@@ -180,6 +183,8 @@ class Scanner {
   std::vector<ScanWord> words_;
   std::vector<int> set_matches_;
   std::string lower_;
+  std::string image_words_;
+  std::vector<std::string> decoded_;
   std::size_t decode_budget_ = kDecodeBudget;
 };
 
@@ -189,8 +194,13 @@ void Scanner::AddHit(int rule, const FieldRef& field, std::string_view evidence,
       (p_->compiled[rule].fields & FieldBit(ClassOf(field.kind))) == 0) {
     return;
   }
-  for (const Hit& h : hits_) {
-    if (h.rule == rule && h.field.position == field.position) return;  // one per rule and field
+  for (Hit& h : hits_) {
+    if (h.rule == rule && h.field.position == field.position) {  // one per rule and field
+      if (!h.second_evidence && text::Truncate(evidence, kMaxEvidence) != h.evidence) {
+        h.second_evidence = true;
+      }
+      return;
+    }
   }
   Hit hit;
   hit.rule = rule;
@@ -202,12 +212,29 @@ void Scanner::AddHit(int rule, const FieldRef& field, std::string_view evidence,
 }
 
 void Scanner::ScanImage(std::string_view image) {
-  if (image.empty() ||
-      (p_->image_names.empty() && p_->image_paths.empty() && p_->image_namespaces.empty())) {
-    return;
-  }
+  if (image.empty()) return;
   text::ImageRef ref = text::ParseImage(image);
   FieldRef field{FieldKind::kImage, 0, 0};
+  if (!p_->image_words.empty()) {
+    // The repository path as words: lower case, every separator a '-' ("ghcr.io/a/XMRig_x" is
+    // "a-xmrig-x"); the registry and the tag are not names of the software.
+    std::string& words = image_words_;
+    words.assign(ref.repository);
+    for (char& c : words) {
+      if (c >= 'A' && c <= 'Z') {
+        c = static_cast<char>(c - 'A' + 'a');
+      } else if (c == '/' || c == '_' || c == '.') {
+        c = '-';
+      }
+    }
+    for (const ImageWords& w : p_->image_words) {
+      if (RE2::PartialMatch(words, *w.any) &&
+          (w.unless == nullptr || !RE2::PartialMatch(words, *w.unless))) {
+        AddHit(w.rule, field, image, {});
+      }
+    }
+  }
+  if (p_->image_names.empty() && p_->image_paths.empty() && p_->image_namespaces.empty()) return;
   std::string_view name = HasUpper(ref.name) ? text::ToLower(ref.name, lower_) : ref.name;
   if (auto it = p_->image_names.find(name); it != p_->image_names.end()) {
     for (int rule : it->second) AddHit(rule, field, image, {});
@@ -240,18 +267,25 @@ void Scanner::ScanText(std::string_view text, const FieldRef& field, std::string
   for (int index : set_matches_) {
     const Pattern& pattern = p_->patterns[p_->set_patterns[cls][index]];
     re2::StringPiece input(text.data(), text.size());
-    re2::StringPiece match;
+    // A pattern with a capturing group names its evidence with the first group (the host, not
+    // the separator the pattern needed before it).
+    std::array<re2::StringPiece, 2> match;
+    const int groups = pattern.re->NumberOfCapturingGroups() > 0 ? 2 : 1;
     std::size_t pos = 0;
     // A wallet-shaped word may fail its check while a later one passes: try a few.
     for (int tries = 0; tries < 8 && pos <= text.size(); ++tries) {
-      if (!pattern.re->Match(input, pos, text.size(), RE2::UNANCHORED, &match, 1)) break;
-      std::string_view m(match.data(), match.size());
-      if (ValidWallet(pattern.wallet, m)) {
-        AddHit(pattern.rule, field, m, note);
+      if (!pattern.re->Match(input, pos, text.size(), RE2::UNANCHORED, match.data(), groups)) {
         break;
       }
-      pos =
-          static_cast<std::size_t>(match.data() - text.data()) + std::max<std::size_t>(1, m.size());
+      std::string_view m(match[0].data(), match[0].size());
+      if (ValidWallet(pattern.wallet, m)) {
+        const re2::StringPiece& shown =
+            groups == 2 && match[1].data() != nullptr ? match[1] : match[0];
+        AddHit(pattern.rule, field, std::string_view(shown.data(), shown.size()), note);
+        break;
+      }
+      pos = static_cast<std::size_t>(match[0].data() - text.data()) +
+            std::max<std::size_t>(1, m.size());
     }
   }
 }
@@ -536,6 +570,18 @@ void Scanner::ScanEnv(int env_base) {
     words_.clear();
     for (const text::Word& w : split_) words_.push_back({w.text, false, field, {}});
     ScanWords(words_, false);
+    // A base64 blob in an env value (a script or pool config handed to `base64 -d | sh`, or to
+    // the miner itself) is read like one in a script. Most values have no 16-character run of
+    // base64 letters, and DecodeBase64Blobs returns at once for them.
+    if (decode_budget_ == 0 || value.size() < 16) continue;
+    decoded_.clear();
+    text::DecodeBase64Blobs(value, &decode_budget_, decoded_);
+    for (std::string& d : decoded_) {
+      constexpr std::string_view kNote = "decoded from base64";
+      std::string_view kept = Keep(std::move(d));
+      ScanText(kept, field, kNote);
+      ScanScript(kept, field, 1, kNote);
+    }
   }
 }
 
@@ -672,9 +718,20 @@ void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verd
     for (std::size_t h = 0; h < hits.size(); ++h) {
       const CompiledRule& rule = p.compiled[hits[h].rule];
       if (!rule.combines || rule_exempt[h] != ExemptedBy::kNone) continue;
+      if (rule.combines_with_itself && hits[h].second_evidence) {
+        hits[h].action = std::max(hits[h].action, rule.combine_action);
+        hits[h].partner = static_cast<int>(h);
+        continue;
+      }
       for (std::size_t o = 0; o < hits.size(); ++o) {
-        if (o == h || rule_exempt[o] != ExemptedBy::kNone || hits[o].rule == hits[h].rule) {
-          continue;
+        if (o == h || rule_exempt[o] != ExemptedBy::kNone) continue;
+        if (hits[o].rule == hits[h].rule) {
+          // Two hits of one rule are one signal, unless the rule says a second one counts and
+          // the evidence differs (two miner options, not one option written twice).
+          if (!rule.combines_with_itself || hits[o].evidence == hits[h].evidence) continue;
+          hits[h].action = std::max(hits[h].action, rule.combine_action);
+          hits[h].partner = static_cast<int>(o);
+          break;
         }
         if (std::find(rule.combine_with.begin(), rule.combine_with.end(), hits[o].rule) !=
             rule.combine_with.end()) {
@@ -712,7 +769,7 @@ void EvaluateInto(const Policy::Impl& p, const Workload& workload, Verdict& verd
       }
       if (hit.partner >= 0) {
         const Hit& other = hits[hit.partner];
-        m += ", together with ";
+        m += other.rule == hit.rule ? ", together with another " : ", together with ";
         m += p.compiled[other.rule].finding;
         m += " in ";
         m += FieldName(c, other.field);

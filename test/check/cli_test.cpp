@@ -104,6 +104,34 @@ TEST(CliTest, ParseErrorExitsTwoWithFileAndLineAndStillReportsOtherFiles) {
   EXPECT_NE(r.out.find("2 errors"), std::string::npos) << r.out;
 }
 
+TEST(CliTest, DuplicateKeyWarnsAndJudgesTheLastValueWithAnUnchangedExitCode) {
+  // As kubectl applies it: the last `image` is the one the API server stores.
+  auto r = RunBinary({"check", "-"},
+                     "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                     "  - name: c\n    image: xmrig/xmrig\n    image: nginx:1.25\n");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("-:8:5: warning: duplicate key \"image\" (first at line 7)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("Pod p: allowed"), std::string::npos) << r.out;
+  auto denied = RunBinary({"check", "-"},
+                          "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                          "  - name: c\n    image: nginx:1.25\n    image: xmrig/xmrig\n");
+  EXPECT_EQ(denied.exit_code, 1) << denied.out << denied.err;
+  EXPECT_NE(denied.err.find("warning: duplicate key \"image\""), std::string::npos) << denied.err;
+  auto json = RunBinary({"check", "-o", "json", "-"},
+                        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                        "  - name: c\n    image: xmrig/xmrig\n    image: nginx:1.25\n");
+  EXPECT_EQ(json.exit_code, 0) << json.out << json.err;
+  rapidjson::Document doc;
+  doc.Parse(json.out.c_str());
+  ASSERT_FALSE(doc.HasParseError()) << json.out;
+  ASSERT_TRUE(doc["warnings"].IsArray()) << json.out;
+  ASSERT_EQ(doc["warnings"].Size(), 1u) << json.out;
+  EXPECT_EQ(doc["warnings"][0]["line"].GetInt(), 8);
+  EXPECT_EQ(doc["errors"].Size(), 0u);
+}
+
 TEST(CliTest, MissingFileExitsTwo) {
   auto r = RunBinary({"check", "/nonexistent/manifests.yaml"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;

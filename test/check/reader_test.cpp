@@ -193,13 +193,36 @@ TEST(ReaderTest, ScalarsConvertFaithfully) {
   EXPECT_TRUE(o["big"].IsDouble());
 }
 
-TEST(ReaderTest, DuplicateKeyIsAnErrorWithBothLines) {
-  ReadResult r = Parse("kind: Pod\nspec:\n  containers: []\n  containers: []\n", "dup.yaml");
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].line, 4);
-  EXPECT_NE(r.errors[0].message.find("duplicate key \"containers\" (first at line 3)"),
+TEST(ReaderTest, DuplicateKeyLastValueWinsWithAWarningNamingBothLines) {
+  // kubectl 1.32 accepts this and the API server stores the last value: judge that one.
+  ReadResult r = Parse(
+      "kind: Pod\nspec:\n  containers: [{name: a, image: nginx}]\n"
+      "  containers: [{name: b, image: xmrig/xmrig}]\n",
+      "dup.yaml");
+  EXPECT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].file, "dup.yaml");
+  EXPECT_EQ(r.warnings[0].line, 4);
+  EXPECT_NE(r.warnings[0].message.find("duplicate key \"containers\" (first at line 3)"),
             std::string::npos)
-      << r.errors[0].message;
+      << r.warnings[0].message;
+  ASSERT_EQ(r.objects.size(), 1u);
+  const rapidjson::Value& containers = (*r.objects[0].object)["spec"]["containers"];
+  ASSERT_EQ(containers.Size(), 1u);
+  EXPECT_STREQ(containers[0]["image"].GetString(), "xmrig/xmrig");
+  EXPECT_EQ(r.objects[0].object->GetObject()["spec"].MemberCount(), 1u) << "replaced, not added";
+}
+
+TEST(ReaderTest, DuplicateKeyOverAMergedKeyAndInsideSequences) {
+  ReadResult r = Parse(
+      "base: &b {image: nginx}\nkind: Pod\nspec:\n  containers:\n"
+      "  - <<: *b\n    name: a\n    image: busybox\n    image: xmrig/xmrig\n",
+      "dup.yaml");
+  EXPECT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].line, 8);
+  ASSERT_EQ(r.objects.size(), 1u);
+  EXPECT_STREQ((*r.objects[0].object)["spec"]["containers"][0]["image"].GetString(), "xmrig/xmrig");
 }
 
 TEST(ReaderTest, MergeKeysAndAliasesAreResolved) {

@@ -208,8 +208,8 @@ report_results() {
   admin get policyreports -n e2e-sweep stratum-guard -o json 2>/dev/null |
     jq -r '.results[] | "\(.resources[0].name) \(.rule) \(.result)"' | sort | paste -sd','
 }
-wait_for 30 test "$(report_results)" == "dropper download-exec warn" &&
-  pass "the namespace's PolicyReport lists the dropper's warn finding, and no deleted pod" ||
+wait_for 30 test "$(report_results)" == "dropper download-exec warn,dropper dropper warn" &&
+  pass "the namespace's PolicyReport lists the dropper's warn and audit findings, and no deleted pod" ||
   fail "PolicyReport results: '$(report_results)'"
 [[ $(admin get policyreports -A -o name 2>/dev/null | wc -l) == 1 ]] &&
   pass "kubectl get policyreports -A lists one report" ||

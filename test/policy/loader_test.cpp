@@ -13,6 +13,8 @@
 namespace stratum_guard::policy {
 namespace {
 
+using testing::TestContainer;
+
 // `yaml` with the end line every policy needs, so that the tests below reach their own error.
 std::string Complete(const std::string& yaml) { return yaml + std::string(kPolicyEndLine) + "\n"; }
 
@@ -81,9 +83,10 @@ TEST(LoaderTest, DefaultPolicyCompiles) {
   ASSERT_NE(policy, nullptr);
   std::vector<std::string> ids;
   for (const RuleInfo& r : policy->rules()) ids.push_back(r.id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"stratum-url", "miner-image", "miner-binary",
-                                           "pool-domain", "miner-flag", "wallet-address",
-                                           "pool-port", "download-exec"}));
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"stratum-url", "miner-image", "mining-image-word",
+                                      "miner-binary", "pool-domain", "miner-flag", "wallet-address",
+                                      "pool-port", "pool-host", "download-exec", "dropper"}));
   EXPECT_EQ(Policy::Default(), Policy::Default()) << "compiled once and shared";
   EXPECT_NE(Policy::DefaultText().find("id: stratum-url"), std::string_view::npos);
 }
@@ -185,8 +188,8 @@ TEST(EndLineTest, EveryPrefixOfTheDefaultPolicyIsRefused) {
 // The example: the first 2043 bytes held 2 whole rules and loaded as a valid policy.
 TEST(EndLineTest, AHalfWrittenPolicyIsRefusedAtItsLastLine) {
   const std::string half(Policy::DefaultText().substr(0, 2043));
-  // Line 44 ("- xmrig-nvidia") is its last line with text; line 45 holds only indentation.
-  ExpectRawError(half, 44, "",
+  // Cut inside line 39 ("finding: known mine"), the last line with text.
+  ExpectRawError(half, 39, "",
                  "the policy does not end with \"end: stratum-guard-policy\": the file is "
                  "incomplete");
 }
@@ -433,10 +436,47 @@ TEST(LoaderErrorTest, CombineWithUnknownRule) {
               9, "r1", "unknown rule \"nope\"");
 }
 
-TEST(LoaderErrorTest, CombineWithItself) {
-  ExpectError(Rule("    description: d\n    action: warn\n    match:\n      patterns: [x]\n"
-                   "    combine:\n      with: [r1]\n      action: deny\n"),
-              9, "r1", "names the rule itself");
+TEST(LoaderTest, CombineWithItselfEscalatesOnTwoDifferentHits) {
+  auto policy = Policy::Compile(
+      Rule("    description: d\n    action: warn\n    match:\n      patterns: [alpha, beta]\n"
+           "    combine:\n      with: [r1]\n      action: deny\n") +
+          "end: stratum-guard-policy\n",
+      "team.yaml");
+  TestContainer one;
+  one.args = {"alpha", "alpha"};
+  EXPECT_FALSE(testing::Evaluate(*policy, {one}).Denied()) << "the same evidence twice";
+  TestContainer two;
+  two.args = {"alpha", "beta"};
+  EXPECT_TRUE(testing::Evaluate(*policy, {two}).Denied());
+  TestContainer same_field;
+  same_field.command = {"sh", "-c", "run alpha; run beta"};
+  EXPECT_TRUE(testing::Evaluate(*policy, {same_field}).Denied()) << "two hits in one script";
+}
+
+TEST(LoaderErrorTest, ImageWordsMustBeAMappingWithAny) {
+  ExpectError(Rule("    description: d\n    action: deny\n    match:\n      image_words: [x]\n"), 7,
+              "r1", "match.image_words must be a mapping");
+  ExpectError(
+      Rule("    description: d\n    action: deny\n    match:\n      image_words: {unless: [x]}\n"),
+      7, "r1", "match.image_words has no \"any\"");
+  ExpectError(
+      Rule("    description: d\n    action: deny\n    match:\n      image_words: {al: [x]}\n"), 7,
+      "r1", "unknown key \"al\"");
+}
+
+TEST(LoaderErrorTest, ImageWordsBadEntries) {
+  auto rule = [](const std::string& entry) {
+    return Rule(
+        "    description: d\n    action: deny\n    match:\n      image_words:\n"
+        "        any: ['" +
+        entry + "']\n");
+  };
+  ExpectError(rule("*xmrig*"), 8, "r1", "may have a * at one end only");
+  ExpectError(rule("miner+miner"), 8, "r1", "names one word twice");
+  ExpectError(rule("a/b"), 8, "r1", "must be letters, digits and - _ .");
+  ExpectError(rule("x+"), 8, "r1", "must be letters, digits and - _ .");
+  ExpectError(rule("-x"), 8, "r1", "must be letters, digits and - _ .");
+  ExpectError(rule("a+b+c"), 8, "r1", "must be letters, digits and - _ .");
 }
 
 TEST(LoaderErrorTest, CombineNotStronger) {

