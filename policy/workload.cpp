@@ -125,7 +125,8 @@ void ApplyImageConfig(Container& c, std::span<const std::string> entrypoint,
     bool overridden = std::any_of(c.env.begin(), c.env.end(),
                                   [&](const EnvVar& own) { return own.name == name; });
     if (overridden || name.empty()) continue;
-    std::string_view value = eq == std::string_view::npos ? std::string_view() : view.substr(eq + 1);
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : view.substr(eq + 1);
     merged.push_back({name, value, true, true});
   }
   merged.insert(merged.end(), c.env.begin(), c.env.end());

@@ -19,8 +19,8 @@ enum class ContainerType { kContainer, kInitContainer, kEphemeralContainer };
 
 struct EnvVar {
   std::string_view name;
-  std::string_view value;  // literal `value`; empty when has_value is false
-  bool has_value = false;  // false for valueFrom (secret, configmap, field refs)
+  std::string_view value;   // literal `value`; empty when has_value is false
+  bool has_value = false;   // false for valueFrom (secret, configmap, field refs)
   bool from_image = false;  // the image config's Env, not the pod spec (ApplyImageConfig)
 };
 

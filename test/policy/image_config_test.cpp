@@ -25,8 +25,10 @@ std::vector<std::string> Strings(const std::vector<std::string_view>& views) {
   return {views.begin(), views.end()};
 }
 
-Verdict EvaluateWithImage(const TestContainer& container, const std::vector<std::string>& entrypoint,
-                          const std::vector<std::string>& cmd, const std::vector<std::string>& env) {
+Verdict EvaluateWithImage(const TestContainer& container,
+                          const std::vector<std::string>& entrypoint,
+                          const std::vector<std::string>& cmd,
+                          const std::vector<std::string>& env) {
   auto parsed = testing::Parse(testing::PodJson({container}));
   ApplyImageConfig(parsed->workload.containers[0], entrypoint, cmd, env);
   return Policy::Default()->Evaluate(parsed->workload);
@@ -104,9 +106,9 @@ TEST(ImageConfigTest, ACommandOverridingAMinerEntrypointIsAllowed) {
 }
 
 TEST(ImageConfigTest, ABenignImageConfigAddsNothing) {
-  Verdict v = EvaluateWithImage(TestContainer{}, {"/docker-entrypoint.sh"},
-                                {"nginx", "-g", "daemon off;"},
-                                {"PATH=/usr/local/sbin:/usr/bin", "NGINX_VERSION=1.25.3"});
+  Verdict v =
+      EvaluateWithImage(TestContainer{}, {"/docker-entrypoint.sh"}, {"nginx", "-g", "daemon off;"},
+                        {"PATH=/usr/local/sbin:/usr/bin", "NGINX_VERSION=1.25.3"});
   EXPECT_TRUE(v.findings.empty()) << Describe(v);
 }
 

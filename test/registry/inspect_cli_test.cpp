@@ -123,10 +123,11 @@ TEST_F(InspectCliTest, CredentialsComeFromTheDockerConfig) {
                      common::EncodeBase64(kTester.username + ":" + kTester.password) + R"("}}})");
 
   CheckRun anonymous = Check({"--inspect-images", "--registry-ca", ca_, "--docker-config",
-                         dir_.Write("empty.json", R"({"auths": {}})"), manifest});
+                              dir_.Write("empty.json", R"({"auths": {}})"), manifest});
   EXPECT_EQ(anonymous.exit_code, 0) << anonymous.output;
   EXPECT_NE(anonymous.output.find("asks for credentials"), std::string::npos) << anonymous.output;
-  CheckRun run = Check({"--inspect-images", "--registry-ca", ca_, "--docker-config", config, manifest});
+  CheckRun run =
+      Check({"--inspect-images", "--registry-ca", ca_, "--docker-config", config, manifest});
   EXPECT_EQ(run.exit_code, 1) << run.output;
 }
 
