@@ -318,7 +318,6 @@ TEST(ImageInspectorTest, AFailureIsRememberedForItsTtlThenTriedAgain) {
 TEST(ImageInspectorTest, TheCacheStaysWithinItsBytesDroppingTheLeastRecentlyUsed) {
   Image a("A=" + std::string(3000, 'a')), b("B=" + std::string(3000, 'b')),
       c("C=" + std::string(3000, 'c'));
-  std::mutex mu;
   TlsServer registry([&](Stream& s, const ServerRequest& r) {
     const Image* image = r.target().starts_with("/v2/a/")   ? &a
                          : r.target().starts_with("/v2/b/") ? &b
