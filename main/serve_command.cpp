@@ -317,6 +317,11 @@ Command AddServeCommand(CLI::App& root) {
                   "Request body bytes held at once over all connections (503 above)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app->add_option("--min-body-rate", o.limits.min_body_rate,
+                  "Slowest request body in bytes/s after its first second, which also bounds a "
+                  "pause; a slower one is cut (0: --header-timeout alone)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app->add_option("--max-connections", o.max_connections,
                   "Open connections per listener; more are closed at once")
       ->capture_default_str()

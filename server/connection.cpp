@@ -63,6 +63,14 @@ bool Connection::MarkWaiting() {
   return since != kShed;
 }
 
+bool Connection::RestartWait() {
+  std::int64_t since = waiting_since_.load();
+  while (since != kShed) {
+    if (waiting_since_.compare_exchange_weak(since, SteadyNow())) return true;
+  }
+  return false;
+}
+
 bool Connection::MarkServing() {
   std::int64_t since = waiting_since_.load();
   while (since != kShed) {
@@ -80,7 +88,7 @@ bool ConnectionTracker::TryAdd(const std::shared_ptr<Connection>& connection) {
     std::lock_guard lock(mutex_);
     if (draining_) return false;
     if (connections_.size() >= max_connections_) {
-      shed = ShedLongestWaiting(held);
+      shed = ShedOne(held);
       if (!shed) return false;
     }
     connections_.emplace(connection.get(), connection);
@@ -94,25 +102,30 @@ bool ConnectionTracker::TryAdd(const std::shared_ptr<Connection>& connection) {
   return true;
 }
 
-bool ConnectionTracker::ShedLongestWaiting(std::vector<std::shared_ptr<Connection>>& held) {
+bool ConnectionTracker::ShedOne(std::vector<std::shared_ptr<Connection>>& held) {
   // A few attempts: the chosen connection may begin serving a request between the scan and
   // the claim. The scan reads connections through their raw pointers, which is safe under the
   // mutex: a connection being destroyed is blocked in Remove() until it is released.
   for (int attempt = 0; attempt < 4; ++attempt) {
-    auto oldest = connections_.end();
-    std::int64_t oldest_since = 0;
+    auto victim_it = connections_.end();
+    std::int64_t victim_since = 0;
+    bool victim_proven = true;
     for (auto it = connections_.begin(); it != connections_.end(); ++it) {
       std::int64_t since = it->first->waiting_since();
-      if (since > 0 && (oldest == connections_.end() || since < oldest_since)) {
-        oldest = it;
-        oldest_since = since;
+      if (since <= 0) continue;  // serving, or already shed
+      bool proven = it->first->proven();
+      if (victim_it == connections_.end() || (!proven && victim_proven) ||
+          (proven == victim_proven && since < victim_since)) {
+        victim_it = it;
+        victim_since = since;
+        victim_proven = proven;
       }
     }
-    if (oldest == connections_.end()) return false;
-    std::shared_ptr<Connection> victim = oldest->second.lock();
+    if (victim_it == connections_.end()) return false;
+    std::shared_ptr<Connection> victim = victim_it->second.lock();
     if (victim != nullptr) held.push_back(victim);
-    if (victim == nullptr || victim->TryShed(oldest_since)) {
-      connections_.erase(oldest);  // its Remove() will find nothing left to count
+    if (victim == nullptr || victim->TryShed(victim_since)) {
+      connections_.erase(victim_it);  // its Remove() will find nothing left to count
       return victim != nullptr;
     }
   }
@@ -171,6 +184,33 @@ constexpr std::size_t kMaxBufferBytes = kHeaderLimit + kFirstReadBytes;
 // Linger). A client pushing a body over --max-body-bytes at LAN speed finishes well within.
 constexpr std::chrono::seconds kLingerTime{5};
 constexpr std::size_t kLingerBytes = 64 << 20;
+
+// Beast's string_body, except that a Content-Length does not reserve the whole body before a
+// byte of it has come: the session sizes the string itself (GrowBody), so that the memory a
+// body holds, and its share of the body budget, follow the bytes that really arrived.
+struct GrowingStringBody {
+  using value_type = std::string;
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    explicit reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      const std::size_t extra = beast::buffer_bytes(buffers);
+      const std::size_t size = body_.size();
+      body_.resize(size + extra);  // within the capacity GrowBody reserved, but for a first read
+      net::buffer_copy(net::buffer(body_.data() + size, extra), buffers);
+      ec = {};
+      return extra;
+    }
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_version).category();
@@ -280,20 +320,13 @@ class HttpSession : public Connection {
 
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
-    if (!MarkServing()) return;
     hurry_until_.reset();  // the first request has come in time
-    const HttpRequest& request = parser_->get();
+    const auto& request = parser_->get();
     // RFC 9112 6.3: without chunked as the last coding a request's length cannot be known.
     // Beast then reads no body at all, and the body would be taken for the next request.
     if (request.find(http::field::transfer_encoding) != request.end() && !parser_->chunked()) {
       return SendProblem(Problem::kBadHttp,
                          "bad HTTP: Transfer-Encoding must end with chunked in a request");
-    }
-    if (!ReserveBody()) {
-      metrics_.RecordBodyBudgetRefusal(tracker_.listener());
-      return SendProblem(Problem::kOverloaded,
-                         "too many request bodies in flight; over --max-inflight-body-bytes " +
-                             std::to_string(limits_.max_inflight_body_bytes));
     }
     auto expect = request.find(http::field::expect);
     if (expect != request.end() && beast::iequals(expect->value(), "100-continue")) {
@@ -302,18 +335,51 @@ class HttpSession : public Connection {
       return http::async_write(derived().stream(), continue_,
                                beast::bind_front_handler(&HttpSession::OnContinue, Self()));
     }
-    ReadBody();
+    BeginBody();
   }
 
   void OnContinue(beast::error_code ec, std::size_t) {
     if (ec) return Fail(ec, "write");
-    ReadBody();
+    BeginBody();
   }
 
-  void ReadBody() {
-    Expire(limits_.header_timeout);
-    http::async_read(derived().stream(), buffer_, *parser_,
-                     beast::bind_front_handler(&HttpSession::OnBody, Self()));
+  // The body is read a part at a time, each part under the deadline of the minimum rate, and
+  // its memory reserved from the budget as it grows. Still a wait on the client: a body that
+  // stalls may be shed at the cap.
+  void BeginBody() {
+    if (!RestartWait()) return;  // complete headers are progress; shed meanwhile: stop
+    reading_body_ = true;
+    body_started_ = std::chrono::steady_clock::now();
+    body_received_ = 0;
+    ReadBodyPart();
+  }
+
+  void ReadBodyPart() {
+    if (parser_->is_done()) return OnBody();
+    if (!GrowBody()) return RefuseOverBudget();
+    beast::get_lowest_layer(derived().stream()).expires_at(BodyDeadline());
+    http::async_read_some(derived().stream(), buffer_, *parser_,
+                          beast::bind_front_handler(&HttpSession::OnBodyPart, Self()));
+  }
+
+  void OnBodyPart(beast::error_code ec, std::size_t bytes) {
+    if (ec) return OnReadError(ec);
+    body_received_ += bytes;
+    if (!RestartWait()) return;  // shed: its socket is being closed
+    if (!AccountBody()) return RefuseOverBudget();
+    ReadBodyPart();
+  }
+
+  // Header timeout from the body's start; with a minimum rate also kBodyGrace from the last
+  // bytes, and kBodyGrace plus the time the bytes received so far buy at the rate.
+  std::chrono::steady_clock::time_point BodyDeadline() const {
+    auto deadline = body_started_ + limits_.header_timeout;
+    if (limits_.min_body_rate == 0) return deadline;
+    auto bought = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(static_cast<double>(body_received_) /
+                                      static_cast<double>(limits_.min_body_rate)));
+    return std::min({deadline, body_started_ + kBodyGrace + bought,
+                     std::chrono::steady_clock::now() + kBodyGrace});
   }
 
   void OnReadError(beast::error_code ec) {
@@ -328,39 +394,78 @@ class HttpSession : public Connection {
     if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
       return Fail(ec, "read");
     }
+    if (ec == beast::error::timeout && reading_body_) {
+      metrics_.RecordSlowBody(tracker_.listener());
+      return Fail(ec, "read body");
+    }
     if (IsHttpParseError(ec)) return SendProblem(Problem::kBadHttp, "bad HTTP: " + ec.message());
     Fail(ec, "read");
   }
 
-  // Reserves the body this request's headers announce: its Content-Length, or the body limit
-  // when chunked (its length is not known before it has been read).
-  bool ReserveBody() {
-    std::size_t bytes = 0;
-    if (auto length = parser_->content_length()) {
-      bytes = static_cast<std::size_t>(*length);  // at most max_body_bytes: Beast checked it
-    } else if (parser_->chunked()) {
-      bytes = limits_.max_body_bytes;
+  // Makes room in the body for the next read (at most the read buffer, kMaxBufferBytes) with
+  // its bytes reserved first, growing by doubling up to the Content-Length or the body limit.
+  // Nothing is reserved before the first bytes: headers alone hold no share of the budget (that
+  // first read's string is accounted in AccountBody). False when the budget has no room.
+  bool GrowBody() {
+    std::string& body = parser_->get().body();
+    if (body.empty()) return true;
+    const std::size_t limit = parser_->content_length()
+                                  ? static_cast<std::size_t>(*parser_->content_length())
+                                  : limits_.max_body_bytes;
+    const std::size_t need = std::min(limit, body.size() + kMaxBufferBytes);
+    if (body.capacity() >= need) return true;
+    const std::size_t target = std::min(limit, std::max(need, 2 * body.capacity()));
+    // The old string lives on during the copy, uncounted: at most half the new one, for a
+    // moment, on this loop's thread (docs/OPERATIONS.md, "Memory"). Counting it would refuse an
+    // 8 MiB body under an 8 MiB budget.
+    if (!ReserveBody(target)) return false;
+    {
+      // Into a fresh string: reserve() on the old one may round the capacity up past `target`.
+      std::string grown;
+      grown.reserve(target);
+      grown.append(body);
+      body.swap(grown);
     }
-    if (bytes == 0) return true;
-    if (!limits_.body_budget->TryReserve(bytes, limits_.max_inflight_body_bytes)) return false;
-    reserved_body_ = bytes;
-    metrics_.AddReservedBodyBytes(static_cast<double>(bytes));
+    return AccountBody();
+  }
+
+  // Brings the reservation up to what the body's string really holds. A first read allocates
+  // its string (at most kMaxBufferBytes) before this counts it.
+  bool AccountBody() { return ReserveBody(parser_->get().body().capacity()); }
+
+  void ReleaseBodyDownTo(std::size_t total) {
+    if (total >= reserved_body_) return;
+    limits_.body_budget->Release(reserved_body_ - total);
+    metrics_.AddReservedBodyBytes(-static_cast<double>(reserved_body_ - total));
+    reserved_body_ = total;
+  }
+
+  bool ReserveBody(std::size_t total) {
+    if (total <= reserved_body_) return true;
+    const std::size_t more = total - reserved_body_;
+    if (!limits_.body_budget->TryReserve(more, limits_.max_inflight_body_bytes)) return false;
+    reserved_body_ = total;
+    metrics_.AddReservedBodyBytes(static_cast<double>(more));
     return true;
   }
 
-  void ReleaseBody() {
-    if (reserved_body_ == 0) return;
-    limits_.body_budget->Release(reserved_body_);
-    metrics_.AddReservedBodyBytes(-static_cast<double>(reserved_body_));
-    reserved_body_ = 0;
+  void RefuseOverBudget() {
+    metrics_.RecordBodyBudgetRefusal(tracker_.listener());
+    SendProblem(Problem::kOverloaded,
+                "too many request bodies in flight; over --max-inflight-body-bytes " +
+                    std::to_string(limits_.max_inflight_body_bytes));
   }
 
-  void OnBody(beast::error_code ec, std::size_t) {
-    if (ec) return OnReadError(ec);
+  void ReleaseBody() { ReleaseBodyDownTo(0); }
+
+  void OnBody() {
+    reading_body_ = false;
+    if (!MarkServing()) return;  // shed: its socket is being closed
     unsigned version;
     bool keep_alive;
     {
-      HttpRequest request = parser_->release();
+      auto message = parser_->release();
+      HttpRequest request(std::move(message.base()), std::move(message.body()));
       version = request.version();
       keep_alive = request.keep_alive();
       // The session boundary: nothing thrown by a handler may take the connection or the
@@ -385,6 +490,7 @@ class HttpSession : public Connection {
     // The rest of the stream cannot be trusted to be at a message boundary: answer and close.
     unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
     parser_.reset();  // with whatever body it had read
+    reading_body_ = false;
     ReleaseBody();
     response_ = ProblemResponse(problem, detail, version);
     response_.keep_alive(false);
@@ -400,6 +506,7 @@ class HttpSession : public Connection {
   // the dropped bytes need no decryption. The buffer is reused, so draining costs no memory.
   void Linger() {
     if (!MarkWaiting()) return;
+    MarkProven(false);  // refused: the first to go at the cap
     auto& lowest = beast::get_lowest_layer(derived().stream());
     beast::error_code ignored;
     lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -432,6 +539,7 @@ class HttpSession : public Connection {
     if (ec) return Fail(ec, "write");
     if (linger_) return Linger();
     if (!response_.keep_alive()) return derived().Close();
+    MarkProven(true);
     response_ = {};
     StartRead();
   }
@@ -441,7 +549,7 @@ class HttpSession : public Connection {
   ConnectionTracker& tracker_;
   ServerMetrics& metrics_;
   beast::flat_buffer buffer_{kMaxBufferBytes};
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<GrowingStringBody>> parser_;
   HttpResponse response_;
   http::response<http::empty_body> continue_;
   bool shutting_down_ = false;
@@ -450,6 +558,9 @@ class HttpSession : public Connection {
   bool linger_ = false;  // the answer is a refusal: input may still be coming
   std::size_t drained_ = 0;
   std::size_t reserved_body_ = 0;  // this session's share of limits_.body_budget
+  bool reading_body_ = false;
+  std::chrono::steady_clock::time_point body_started_;
+  std::size_t body_received_ = 0;  // bytes of the body's message part, framing included
   // Set while the listener was crowded at accept time: the handshake and the first request's
   // headers must be done by then.
   std::optional<std::chrono::steady_clock::time_point> hurry_until_;

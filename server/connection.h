@@ -48,6 +48,12 @@ struct SessionLimits {
   // Allowed for the TLS handshake, for a request's headers (and again for its body, and for
   // writing the answer). A fresh connection must start its first request within it, too.
   std::chrono::milliseconds header_timeout{10'000};
+  // The slowest a request body may come, in bytes per second, after kBodyGrace; a body may
+  // also not pause for longer than kBodyGrace. The API server writes a review in one go, so a
+  // body that trickles or stalls is a client holding its slot and its share of the body
+  // budget. 64 KiB/s lets any link faster than 512 kbit/s through; an 8 MiB body must come
+  // faster anyway to beat header_timeout. 0 leaves the body to header_timeout alone.
+  std::size_t min_body_rate = 64 << 10;
   // Allowed between requests on a keep-alive connection.
   std::chrono::milliseconds idle_timeout{90'000};
 };
@@ -57,14 +63,25 @@ struct SessionLimits {
 // byte at a time cannot hold a slot for long, and one that holds a slot idle is shed first.
 inline constexpr std::chrono::milliseconds kCrowdedFirstRequestTimeout{1000};
 
+// With SessionLimits::min_body_rate: the time a body has before the rate applies, and the
+// longest pause allowed between its bytes. A second absorbs two TCP retransmissions on a lossy
+// link (200 ms, then 400 ms) and the loaded server's own delays; it is also the time a fresh
+// connection has for its handshake and headers on a crowded port, the same assumption about the
+// network.
+inline constexpr std::chrono::milliseconds kBodyGrace{1000};
+
 // One accepted connection. Start() begins its work; Shutdown() asks it to close once the
 // request in flight (if any) is answered. Both are thread-safe.
 //
-// A connection is either serving a request (from its complete headers to its answer written)
-// or waiting on its client: for a handshake, for a request's headers, for the next request on
-// a keep-alive connection, or for a refused client to stop sending. Only a waiting connection
-// may be shed to make room (ConnectionTracker::TryAdd); the state lives here, in atomics, so
-// the tracker can read and claim it from the accepting thread.
+// A connection is either serving a request (from its complete request to its answer written)
+// or waiting on its client: for a handshake, for a request's headers or the rest of its body,
+// for the next request on a keep-alive connection, or for a refused client to stop sending.
+// Only a waiting connection may be shed to make room (ConnectionTracker::TryAdd); the state
+// lives here, in atomics, so the tracker can read and claim it from the accepting thread.
+//
+// A connection that has had a request answered and kept alive is proven: it is a client that
+// completes requests (the API server keeps such connections for its next reviews). Those are
+// shed only when no unproven one waits.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection();
@@ -78,26 +95,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool TryShed(std::int64_t since);
   // When the current wait began (steady clock ticks); 0 while a request is served.
   std::int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+  bool proven() const { return proven_.load(std::memory_order_relaxed); }
 
  protected:
   // The session's side of the state. Each returns false once the connection was shed: it must
   // then stop, its socket is being closed.
   bool MarkWaiting();  // keeps the start of a wait already under way
+  // The wait begins again now: a body that made progress counts as waiting since its last
+  // bytes, so one arriving steadily is among the last to be shed and one that stalled the first.
+  bool RestartWait();
   bool MarkServing();
+  void MarkProven(bool proven) { proven_.store(proven, std::memory_order_relaxed); }
   virtual void CloseForShedding() = 0;
 
  private:
   static constexpr std::int64_t kShed = -1;
   std::atomic<std::int64_t> waiting_since_;
+  std::atomic<bool> proven_{false};
 };
 
 // The open connections of one listener: enforces --max-connections and reaches every
 // connection at shutdown. Thread-safe. Must outlive its connections.
 //
-// At the cap, a new connection is not refused while an open one is waiting on its client:
-// the one that has waited longest (an idle keep-alive connection, or a client slowest to send
-// its handshake or headers) is shed to make room, as nginx's reuse of idle connections and
-// Apache's mod_reqtimeout protect fresh clients from slowloris. Only when every connection is
+// At the cap, a new connection is not refused while an open one is waiting on its client: one
+// is shed to make room, as nginx's reuse of idle connections and Apache's mod_reqtimeout
+// protect fresh clients from slowloris. First the unproven connection that has waited longest
+// (its handshake, its first headers, a body that stalled, a refused client still sending): a
+// slowloris never completes a request, and the freshest connection, which may be the API
+// server's, is shed last. Only when none waits, the proven connection idle longest (the API
+// server's client reuses its most recent idle connection first). Only when every connection is
 // serving a request is the new one closed.
 class ConnectionTracker {
  public:
@@ -114,9 +140,9 @@ class ConnectionTracker {
   const std::string& listener() const { return listener_; }
 
  private:
-  // Under mutex_: sheds the connection waiting longest; whether a slot was freed. Keeps the
-  // connections it looked at alive in `held`, to be released after the mutex.
-  bool ShedLongestWaiting(std::vector<std::shared_ptr<Connection>>& held);
+  // Under mutex_: sheds the connection first in the order above; whether a slot was freed.
+  // Keeps the connections it looked at alive in `held`, to be released after the mutex.
+  bool ShedOne(std::vector<std::shared_ptr<Connection>>& held);
 
   const std::string listener_;
   bool draining_ = false;  // set by ShutdownAll: no connection is added after it

@@ -53,7 +53,11 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry,
                                      "--max-inflight-body-bytes, by listener.")),
       reserved_body_bytes_(Gauges(registry, "stratum_guard_reserved_body_bytes",
                                   "Request body bytes reserved now, over all connections.")
-                               .Add({})) {
+                               .Add({})),
+      slow_bodies_(Counters(registry, "stratum_guard_slow_bodies_total",
+                            "Requests whose connection was closed because the body came slower "
+                            "than --min-body-rate, paused over a second, or took over "
+                            "--header-timeout, by listener.")) {
   Gauges(registry, "stratum_guard_build_info",
          "Always 1; labels carry the version and commit of the running binary.")
       .Add({{"version", std::string(common::Version())}, {"commit", std::string(common::Commit())}})
@@ -64,6 +68,7 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry,
     connections_shed_.Add({{"listener", std::string(listener)}});
     open_connections_.Add({{"listener", std::string(listener)}});
     body_budget_refusals_.Add({{"listener", std::string(listener)}});
+    slow_bodies_.Add({{"listener", std::string(listener)}});
   }
 }
 
@@ -98,6 +103,10 @@ void ServerMetrics::AddOpenConnections(std::string_view listener, double delta) 
 
 void ServerMetrics::RecordBodyBudgetRefusal(std::string_view listener) {
   body_budget_refusals_.Add({{"listener", std::string(listener)}}).Increment();
+}
+
+void ServerMetrics::RecordSlowBody(std::string_view listener) {
+  slow_bodies_.Add({{"listener", std::string(listener)}}).Increment();
 }
 
 void ServerMetrics::AddReservedBodyBytes(double delta) { reserved_body_bytes_.Increment(delta); }

@@ -69,6 +69,8 @@ class ServerMetrics {
   // A request refused because its body would pass --max-inflight-body-bytes.
   void RecordBodyBudgetRefusal(std::string_view listener);
   void AddReservedBodyBytes(double delta);
+  // A request cut because its body came too slowly (SessionLimits::min_body_rate).
+  void RecordSlowBody(std::string_view listener);
 
  private:
   prometheus::Counter& Response(std::string_view listener, unsigned code);
@@ -84,6 +86,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>& open_connections_;
   prometheus::Family<prometheus::Counter>& body_budget_refusals_;
   prometheus::Gauge& reserved_body_bytes_;
+  prometheus::Family<prometheus::Counter>& slow_bodies_;
   SeriesCache<prometheus::Counter, 2 * kCodeSlots> response_series_;
 };
 

@@ -261,33 +261,38 @@ TEST(ServerE2E, ManyConnectionsAtOnce) {
             kThreads * kRequests);
 }
 
-TEST(ServerE2E, AtTheCapAnIdleConnectionIsShedAndWithNoneTheNewOneIsClosed) {
-  auto s = Serve({"--max-connections", "2"});
+// A connection in its body waits on its client like one in its headers: at the cap, one whose
+// body stalled is shed for a new connection (before, it counted as serving a request, and the
+// idle connection that had served one, the API server's kind, was shed instead). Refusing a
+// newcomer when every connection serves is ConnectionTrackerTest's.
+TEST(ServerE2E, AtTheCapAStalledBodyIsShedBeforeAnIdleConnectionThatServed) {
+  auto s = Serve({"--max-connections", "3", "--min-body-rate", "0"});
   ASSERT_NE(s->port, 0);
+  auto idle = s->Connect();
+  EXPECT_EQ(idle->Get("/healthz").result_int(), 200u);  // then idle: the oldest wait
   auto first = s->Connect();
   auto second = s->Connect();
-  // Both serving a request (headers read, the two body bytes still to come): none can be shed.
+  const std::string half(1000, ' ');
   for (HttpClient* client : {first.get(), second.get()}) {
     client->WriteRaw(
         "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Content-Length: 2\r\n\r\n");
+        "Content-Length: 2000\r\n\r\n" +
+        half);
   }
+  // Each holds at least its 1000 bytes: both bodies have begun.
   ASSERT_TRUE(
-      Eventually([&] { return s->Scrape().Value("stratum_guard_reserved_body_bytes") == 4; }));
-  EXPECT_THROW(s->Connect(), boost::system::system_error);
-  EXPECT_EQ(
-      s->Scrape().Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}), 1);
-  // The first is answered, and then waits idle for its next request: it makes room.
-  first->WriteRaw("{}");
-  EXPECT_EQ(first->ReadResponse().result_int(), 400u);
+      Eventually([&] { return s->Scrape().Value("stratum_guard_reserved_body_bytes") >= 2000; }));
   auto third = s->Connect();
   EXPECT_EQ(third->Get("/healthz").result_int(), 200u);
-  EXPECT_TRUE(first->ClosedByPeerWithin(5s));
-  second->WriteRaw("{}");
+  EXPECT_TRUE(first->ClosedByPeerWithin(5s));  // stalled longest
+  second->WriteRaw(half);
   EXPECT_EQ(second->ReadResponse().result_int(), 400u);  // never interrupted
+  EXPECT_EQ(idle->Get("/healthz").result_int(), 200u);   // kept
   auto metrics = s->Scrape();
   EXPECT_EQ(metrics.Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 1);
-  EXPECT_EQ(metrics.Value("stratum_guard_open_connections", {{"listener", "webhook"}}), 2);
+  EXPECT_EQ(metrics.Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}),
+            0);
+  EXPECT_EQ(metrics.Value("stratum_guard_open_connections", {{"listener", "webhook"}}), 3);
 }
 
 // --- Bad input ------------------------------------------------------------------------------
@@ -500,28 +505,33 @@ TEST(ServerE2E, AReviewOfMillionsOfSmallValuesIsRefusedWhileParsed) {
   EXPECT_EQ(s->Post(fixtures::DeploymentReview("nginx")).result_int(), 200u);
 }
 
-// Starts a request whose headers announce `length` bytes of body, and sends none of it: the
-// server holds the reservation until the body comes or the header timeout cuts the client.
-std::unique_ptr<HttpClient> HoldBody(const Served& s, std::size_t length) {
+// Starts a request whose headers announce `length` bytes of body (0: chunked), and sends `sent`
+// blanks of it: the server holds what came until the rest comes or the client is cut.
+std::unique_ptr<HttpClient> HoldBody(const Served& s, std::size_t length, std::size_t sent = 0) {
   auto client = s.Connect();
-  client->WriteRaw(
-      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: " +
-      std::to_string(length) + "\r\n\r\n");
+  client->WriteRaw("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+                   (length == 0 ? std::string("Transfer-Encoding: chunked")
+                                : "Content-Length: " + std::to_string(length)) +
+                   "\r\n\r\n" + std::string(sent, ' '));
   return client;
 }
 
+double ReservedBodyBytes(const Served& s) {
+  return s.Scrape().Value("stratum_guard_reserved_body_bytes");
+}
+
 TEST(ServerE2E, BodiesInFlightShareOneBudgetAndTheOverflowIsRefused) {
-  auto s = Serve({"--max-body-bytes", "600000", "--max-inflight-body-bytes", "1000000"});
+  auto s = Serve({"--max-body-bytes", "600000", "--max-inflight-body-bytes", "1000000",
+                  "--min-body-rate", "0"});
   ASSERT_NE(s->port, 0);
   const std::string review = fixtures::DeploymentReview("nginx");
-  ASSERT_LT(review.size(), 1000000u - 600000u);
-  auto holder = HoldBody(*s, 600000);
-  ASSERT_TRUE(
-      Eventually([&] { return s->Scrape().Value("stratum_guard_reserved_body_bytes") == 600000; }));
+  auto holder = HoldBody(*s, 600000, 500000);
+  ASSERT_TRUE(Eventually([&] { return ReservedBodyBytes(*s) >= 500000; }));
+  const double held = ReservedBodyBytes(*s);
+  EXPECT_LE(held, 600000);  // what came, rounded up to the next growth, never past its length
   {
-    SCOPED_TRACE("a second large body does not fit beside the first: 503 from its headers");
-    auto refused = HoldBody(*s, 500000);
+    SCOPED_TRACE("a second large body does not fit beside the first: 503 once it passes");
+    auto refused = HoldBody(*s, 500000, 500000);
     Response r = refused->ReadResponse();
     EXPECT_EQ(r.result_int(), 503u);
     EXPECT_EQ(r[http::field::retry_after], "1");
@@ -529,16 +539,16 @@ TEST(ServerE2E, BodiesInFlightShareOneBudgetAndTheOverflowIsRefused) {
     EXPECT_FALSE(r.keep_alive());
   }
   {
-    SCOPED_TRACE("the same body on the metrics port draws from the same budget");
+    SCOPED_TRACE("a body on the metrics port draws from the same budget");
     auto metrics = HttpClient::Plain("127.0.0.1", s->metrics_port);
-    metrics->WriteRaw("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n");
-    EXPECT_TRUE(Eventually(
-        [&] { return s->Scrape().Value("stratum_guard_reserved_body_bytes") == 660000; }));
+    metrics->WriteRaw("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" +
+                      std::string(40000, ' '));
+    EXPECT_TRUE(Eventually([&] { return ReservedBodyBytes(*s) >= held + 40000; }));
   }
   // A small review still fits, on a fresh connection and on the holder's neighbour.
   EXPECT_EQ(s->Post(review).result_int(), 200u);
   // The holder's body arrives: it is judged and its bytes go back to the budget.
-  holder->WriteRaw(std::string(600000, ' '));
+  holder->WriteRaw(std::string(100000, ' '));
   EXPECT_EQ(holder->ReadResponse().result_int(), 400u);  // blanks are no JSON, but were read
   auto metrics = s->Scrape();
   EXPECT_EQ(metrics.Value("stratum_guard_body_budget_refusals_total", {{"listener", "webhook"}}),
@@ -546,70 +556,230 @@ TEST(ServerE2E, BodiesInFlightShareOneBudgetAndTheOverflowIsRefused) {
   EXPECT_EQ(metrics.Value("stratum_guard_http_responses_total",
                           {{"listener", "webhook"}, {"code", "503"}}),
             1);
-  auto again = HoldBody(*s, 500000);
-  again->WriteRaw(std::string(500000, ' '));
+  auto again = HoldBody(*s, 500000, 500000);
   EXPECT_EQ(again->ReadResponse().result_int(), 400u);  // not 503: the budget was released
 }
 
-// The issue's slowloris, scaled to the cap: 60 clients for 40 slots send their headers a byte
-// at a time and reconnect when cut. Before, they held every slot and a fresh client (the API
-// server's) was closed at once; now the longest-waiting is shed for it, and while the port is
-// crowded a first request must come within a second.
-TEST(ServerE2E, SlowClientsHoldingEverySlotCannotKeepAFreshClientOut) {
-  auto s = Serve({"--max-connections", "40"});
+// The budget is held by the bytes that came, not by what headers announce (issue 15: four slow
+// chunked requests reserved 8 MiB each from their headers and every review got 503 meanwhile).
+TEST(ServerE2E, HeadersAloneHoldNoShareOfTheBodyBudget) {
+  auto s = Serve({"--max-body-bytes", "600000", "--max-inflight-body-bytes", "1000000",
+                  "--min-body-rate", "0"});
   ASSERT_NE(s->port, 0);
-  std::atomic<bool> stop{false};
-  std::atomic<int> cut{0};
-  std::vector<std::thread> loris;
-  for (int t = 0; t < 3; ++t) {
-    loris.emplace_back([&] {
-      const std::string head =
-          "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
-      std::vector<std::pair<std::unique_ptr<HttpClient>, std::size_t>> clients;
-      while (!stop) {
-        while (clients.size() < 20 && !stop) {
-          try {
-            clients.emplace_back(HttpClient::Tls("127.0.0.1", s->port, s->tls, 2s), 0);
-          } catch (const std::exception&) {
-            ++cut;  // shed during its handshake
-          }
-        }
-        for (auto& [client, sent] : clients) {
-          try {
-            client->WriteRaw(std::string_view(head).substr(sent % head.size(), 1));
-            ++sent;
-          } catch (const std::exception&) {
-            ++cut;
-            client.reset();
-          }
-        }
-        std::erase_if(clients, [](const auto& c) { return c.first == nullptr; });
-        std::this_thread::sleep_for(50ms);  // the drip rate of the load, not a synchronisation
-      }
-    });
+  const std::string review = fixtures::DeploymentReview("nginx");
+  // Before, each of these reserved 600000 from its headers and the second was refused.
+  auto announced = HoldBody(*s, 600000);
+  auto chunked = HoldBody(*s, 0);
+  auto another = HoldBody(*s, 600000);
+  auto large = HoldBody(*s, 600000, 500000);
+  ASSERT_TRUE(Eventually([&] { return ReservedBodyBytes(*s) >= 500000; }));
+  {
+    SCOPED_TRACE("a chunked review is judged beside them, its chunks reserved as they come");
+    auto client = s->Connect();
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx", review.size());
+    client->WriteRaw(std::string(kChunkedPost) + size + "\r\n" + review + "\r\n0\r\n\r\n");
+    EXPECT_EQ(client->ReadResponse().result_int(), 200u);
   }
-  ASSERT_TRUE(Eventually([&] {
-    return s->Scrape().Value("stratum_guard_open_connections", {{"listener", "webhook"}}) >= 40 &&
-           cut > 20;
-  }));
+  {
+    SCOPED_TRACE("a chunked body that grows past the budget is refused at the chunk that does");
+    const std::string chunk = "10000\r\n" + std::string(0x10000, ' ') + "\r\n";
+    for (int i = 0; i < 10; ++i) chunked->WriteRaw(chunk);  // 640 KiB: over the 500 KB left
+    Response r = chunked->ReadResponse();
+    EXPECT_EQ(r.result_int(), 503u);
+    EXPECT_NE(r.body().find("--max-inflight-body-bytes"), std::string::npos) << r.body();
+  }
+  large->WriteRaw(std::string(100000, ' '));
+  EXPECT_EQ(large->ReadResponse().result_int(), 400u);
+  // Their headers waited all along; now each body comes whole and fits.
+  for (HttpClient* client : {announced.get(), another.get()}) {
+    client->WriteRaw(std::string(600000, ' '));
+    EXPECT_EQ(client->ReadResponse().result_int(), 400u);
+  }
+  EXPECT_TRUE(Eventually([&] { return ReservedBodyBytes(*s) == 0; }));
+}
+
+// Writes the body of a request one `piece` every `pause` until a write fails on the connection
+// the server closed; the time the server let it run (plus a pause or two for the reset).
+std::chrono::milliseconds TrickleUntilCut(HttpClient& client, std::string_view piece,
+                                          std::chrono::milliseconds pause,
+                                          std::chrono::milliseconds give_up) {
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+  };
+  while (elapsed() < give_up) {
+    try {
+      client.WriteRaw(piece);
+    } catch (const std::exception&) {
+      break;  // reset: cut
+    }
+    std::this_thread::sleep_for(pause);  // the pace of the body, not a synchronisation
+  }
+  return elapsed();
+}
+
+// Issue 15: a body that trickles or stalls held its slot and its share of the body budget
+// until --header-timeout (here 30 s). Now it must keep --min-body-rate after a second and
+// never pause for a second.
+TEST(ServerE2E, ABodyThatTricklesOrStallsIsCutAfterItsGrace) {
+  auto s = Serve({"--header-timeout", "30s", "--min-body-rate", "1000"});
+  ASSERT_NE(s->port, 0);
+  const std::string head =
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: ";
+  {
+    SCOPED_TRACE("a byte every 100 ms: under 1000 bytes/s");
+    auto client = s->Connect();
+    client->WriteRaw(head + "100000\r\n\r\n");
+    auto ran = TrickleUntilCut(*client, " ", 100ms, 20s);
+    EXPECT_LT(ran, 10s) << ran.count() << " ms";  // about 1 s, far from the header timeout
+  }
+  {
+    SCOPED_TRACE("half the body at once, then nothing");
+    auto client = s->Connect();
+    client->WriteRaw(head + "100000\r\n\r\n" + std::string(50000, ' '));
+    EXPECT_TRUE(client->ClosedByPeerWithin(10s));
+  }
+  {
+    SCOPED_TRACE("slow but steady above the rate, pauses under a second: judged");
+    const std::string review = fixtures::DeploymentReview("nginx");
+    const std::string padding(3000, ' ');  // blanks before the review are still JSON
+    auto client = s->Connect();
+    client->WriteRaw(head + std::to_string(padding.size() + review.size()) + "\r\n\r\n");
+    for (std::size_t at = 0; at < padding.size(); at += 300) {
+      client->WriteRaw(std::string_view(padding).substr(at, 300));  // 3000 bytes/s
+      std::this_thread::sleep_for(100ms);  // the pace of the body, not a synchronisation
+    }
+    client->WriteRaw(review);
+    EXPECT_EQ(client->ReadResponse().result_int(), 200u);
+  }
+  EXPECT_EQ(s->Scrape().Value("stratum_guard_slow_bodies_total", {{"listener", "webhook"}}), 2);
+  EXPECT_EQ(ReservedBodyBytes(*s), 0);
+}
+
+TEST(ServerE2E, AMinimumBodyRateOfZeroLeavesTheBodyToTheHeaderTimeout) {
+  auto s = Serve({"--header-timeout", "3s", "--min-body-rate", "0"});
+  ASSERT_NE(s->port, 0);
+  auto client = s->Connect();
+  const auto start = std::chrono::steady_clock::now();
+  client->WriteRaw(
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{");
+  EXPECT_TRUE(client->ClosedByPeerWithin(20s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 2500ms);  // not the 1 s stall rule
+  EXPECT_EQ(s->Scrape().Value("stratum_guard_slow_bodies_total", {{"listener", "webhook"}}), 1);
+}
+
+// Slow clients against a port: `threads` times 20 connections, each sending `head` at once and
+// then `drip` a byte at a time every 50 ms, reconnecting when cut, until `stop`.
+class Loris {
+ public:
+  Loris(const Served& s, int threads, std::string head, std::string drip) {
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back([this, &s, head, drip] {
+        std::vector<std::pair<std::unique_ptr<HttpClient>, std::size_t>> clients;
+        while (!stop_) {
+          while (clients.size() < 20 && !stop_) {
+            try {
+              auto client = HttpClient::Tls("127.0.0.1", s.port, s.tls, 2s);
+              if (!head.empty()) client->WriteRaw(head);
+              clients.emplace_back(std::move(client), 0);
+            } catch (const std::exception&) {
+              ++cut_;  // shed during its handshake or its headers
+            }
+          }
+          for (auto& [client, sent] : clients) {
+            try {
+              client->WriteRaw(std::string_view(drip).substr(sent % drip.size(), 1));
+              ++sent;
+            } catch (const std::exception&) {
+              ++cut_;
+              client.reset();
+            }
+          }
+          std::erase_if(clients, [](const auto& c) { return c.first == nullptr; });
+          std::this_thread::sleep_for(50ms);  // the drip rate of the load, not a synchronisation
+        }
+      });
+    }
+  }
+  ~Loris() {
+    stop_ = true;
+    for (auto& thread : threads_) thread.join();
+  }
+  int cut() const { return cut_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> cut_{0};
+  std::vector<std::thread> threads_;
+};
+
+// Times 20 reviews on fresh connections; all must be answered, half within the issue's 100 ms.
+void ExpectFreshReviewsAnswered(const Served& s) {
   const std::string review = fixtures::DeploymentReview("nginx");
   std::vector<double> ms;
   for (int i = 0; i < 20; ++i) {
     const auto start = std::chrono::steady_clock::now();
     Response r;
-    EXPECT_NO_THROW(r = s->Post(review));
+    EXPECT_NO_THROW(r = s.Post(review));
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                      .count());
     EXPECT_EQ(r.result_int(), 200u);
   }
-  stop = true;
-  for (auto& thread : loris) thread.join();
   std::sort(ms.begin(), ms.end());
-  RecordProperty("fresh_request_ms_median", std::to_string(ms[ms.size() / 2]));
-  RecordProperty("fresh_request_ms_max", std::to_string(ms.back()));
+  ::testing::Test::RecordProperty("fresh_request_ms_median", std::to_string(ms[ms.size() / 2]));
+  ::testing::Test::RecordProperty("fresh_request_ms_max", std::to_string(ms.back()));
   std::cout << "fresh requests under slowloris: median " << ms[ms.size() / 2] << " ms, max "
             << ms.back() << " ms\n";
   EXPECT_LT(ms[ms.size() / 2], 100);  // the issue's bound; the maximum is left to a busy CI
+}
+
+// The issue's slowloris, scaled to the cap: 60 clients for 40 slots send their headers a byte
+// at a time and reconnect when cut. Before, they held every slot and a fresh client (the API
+// server's) was closed at once; now an unproven one is shed for it, and while the port is
+// crowded a first request must come within a second. The API server's idle keep-alive
+// connection, the oldest wait, was shed before them; it must now survive.
+TEST(ServerE2E, SlowClientsHoldingEverySlotCannotKeepAFreshClientOut) {
+  auto s = Serve({"--max-connections", "40"});
+  ASSERT_NE(s->port, 0);
+  auto keep_alive = s->Connect();
+  const std::string review = fixtures::DeploymentReview("nginx");
+  EXPECT_EQ(keep_alive->Post("/validate", review).result_int(), 200u);
+  {
+    Loris loris(*s, 3, "",
+                "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n");
+    ASSERT_TRUE(Eventually([&] {
+      return s->Scrape().Value("stratum_guard_open_connections", {{"listener", "webhook"}}) >= 40 &&
+             loris.cut() > 20;
+    }));
+    ExpectFreshReviewsAnswered(*s);
+    EXPECT_EQ(keep_alive->Post("/validate", review).result_int(), 200u);
+  }
+  auto metrics = s->Scrape();
+  EXPECT_GE(metrics.Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 20);
+  EXPECT_EQ(metrics.Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}),
+            0);
+}
+
+// The same with complete headers and a body a byte at a time. Before, a connection in its body
+// could not be shed and held its slot until --header-timeout: fresh clients were refused.
+TEST(ServerE2E, SlowBodiesHoldingEverySlotCannotKeepAFreshClientOut) {
+  auto s = Serve({"--max-connections", "40"});
+  ASSERT_NE(s->port, 0);
+  {
+    Loris loris(*s, 3,
+                "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100000\r\n\r\n",
+                " ");
+    ASSERT_TRUE(Eventually([&] {
+      return s->Scrape().Value("stratum_guard_open_connections", {{"listener", "webhook"}}) >= 40 &&
+             loris.cut() > 20;
+    }));
+    ExpectFreshReviewsAnswered(*s);
+  }
   auto metrics = s->Scrape();
   EXPECT_GE(metrics.Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 20);
   EXPECT_EQ(metrics.Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}),
@@ -1081,6 +1251,8 @@ TEST(ServerE2E, BadFlagsExitWithAUsageOrConfigurationError) {
       {{"serve", "--policy", dir.File("bad-enforcement.yaml")}, 2},
       {{"serve", "--max-inflight-body-bytes", "0"}, 2},
       {{"serve", "--max-inflight-body-bytes", "1000", "--max-body-bytes", "1001"}, 2},
+      {{"serve", "--min-body-rate", "-1"}, 2},
+      {{"serve", "--min-body-rate", "fast"}, 2},
   };
   std::ofstream(dir.File("broken.yaml")) << "rules: [\n";
   std::ofstream(dir.File("bad-enforcement.yaml")) << "enforcement: off\n"

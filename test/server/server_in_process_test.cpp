@@ -274,7 +274,7 @@ TEST_F(SimulatedTimeTest, EveryWebhookFamilyIsExportedBeforeTheFirstRequest) {
         "stratum_guard_tls_reloads_total", "stratum_guard_tls_certificate_expiry_timestamp_seconds",
         "stratum_guard_http_responses_total", "stratum_guard_tls_handshake_failures_total",
         "stratum_guard_connections_rejected_total", "stratum_guard_open_connections",
-        "stratum_guard_build_info"}) {
+        "stratum_guard_slow_bodies_total", "stratum_guard_build_info"}) {
     EXPECT_NE(text.find("# TYPE " + std::string(family) + " "), std::string::npos) << family;
   }
   EXPECT_EQ(Metric("stratum_guard_admission_requests_total",

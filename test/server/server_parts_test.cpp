@@ -54,6 +54,13 @@ class FakeConnection : public Connection {
   void Shutdown() override {}
   bool Wait() { return MarkWaiting(); }
   bool Serve() { return MarkServing(); }
+  bool Restart() { return RestartWait(); }
+  // Answered a request and kept alive, then waiting for the next one.
+  bool ServeAndIdle() {
+    if (!MarkServing()) return false;
+    MarkProven(true);
+    return MarkWaiting();
+  }
   int closed = 0;
 
  protected:
@@ -108,6 +115,42 @@ TEST(ConnectionTrackerTest, AtTheCapShedsTheLongestWaitingConnection) {
   ASSERT_TRUE(text) << error;
   EXPECT_EQ(text->Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 2);
   EXPECT_EQ(text->Value("stratum_guard_open_connections", {{"listener", "webhook"}}), 3);
+}
+
+// Issue 15: under slowloris, the API server's idle keep-alive connection was the oldest wait
+// and was shed before the slow clients that never complete a request.
+TEST(ConnectionTrackerTest, UnprovenConnectionsAreShedBeforeAnIdleOneThatServed) {
+  prometheus::Registry registry;
+  ServerMetrics metrics(registry, {"webhook"});
+  ConnectionTracker tracker("webhook", 3, metrics);
+  auto idle = Fake();
+  ASSERT_TRUE(tracker.TryAdd(idle));
+  ASSERT_TRUE(idle->ServeAndIdle());
+  auto stalled_body = Fake();  // in its body, which stalled: younger than the idle wait
+  auto handshaking = Fake();
+  ASSERT_TRUE(tracker.TryAdd(stalled_body));
+  ASSERT_TRUE(tracker.TryAdd(handshaking));
+  ASSERT_LT(idle->waiting_since(), stalled_body->waiting_since());
+  ASSERT_LT(stalled_body->waiting_since(), handshaking->waiting_since());
+  ASSERT_TRUE(stalled_body->Restart());  // the body's last bytes came: its wait restarts
+  ASSERT_LT(handshaking->waiting_since(), stalled_body->waiting_since());
+
+  auto first = Fake();
+  EXPECT_TRUE(tracker.TryAdd(first));
+  EXPECT_EQ(handshaking->closed, 1);  // unproven, waiting longest since its last progress
+  EXPECT_EQ(stalled_body->closed, 0);
+  EXPECT_EQ(idle->closed, 0);
+  auto second = Fake();
+  EXPECT_TRUE(tracker.TryAdd(second));
+  EXPECT_EQ(stalled_body->closed, 1);  // stalled since before `first` came
+  EXPECT_EQ(first->closed, 0);
+  EXPECT_EQ(idle->closed, 0);
+  // Only when no unproven connection waits does the idle one go.
+  ASSERT_TRUE(first->Serve());
+  ASSERT_TRUE(second->Serve());
+  EXPECT_TRUE(tracker.TryAdd(Fake()));
+  EXPECT_EQ(idle->closed, 1);
+  EXPECT_FALSE(stalled_body->Restart());  // shed: the body must not go on
 }
 
 TEST(ConnectionTrackerTest, AConnectionThatBeganServingCannotBeShed) {
