@@ -87,7 +87,7 @@ void BM_InspectWorkloadHitPerContainer(benchmark::State& state) {
     c.image = image;
     workload.containers.push_back(c);
   }
-  registry::DockerConfig none;
+  registry::CredentialStore none({}, nullptr, common::SystemClock::Instance());
   for (auto _ : state) {
     policy::Workload w = workload;
     registry::WorkloadInspection seen =

@@ -1,6 +1,6 @@
 // What a container registry (or whoever sits between it and us) sends the registry client, and
 // the image references of pod specs: manifests and indexes, image configs, WWW-Authenticate
-// challenges, docker config files. The first byte picks the decoder.
+// challenges, docker config files and pull Secrets. The first byte picks the decoder.
 
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +34,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 3: {
       DockerConfig config;
       if (config.Parse(input, &error)) config.Lookup("docker.io");
+      // The same bytes as a pull Secret read from the API (its data base64, then a config).
+      DockerConfig pulled;
+      if (!ParsePullSecret(input, &pulled, &error) && error.empty()) __builtin_trap();
       break;
     }
     case 4: {

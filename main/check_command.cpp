@@ -62,21 +62,18 @@ Command AddCheckCommand(CLI::App& root) {
       return kExitConfig;
     }
     check::Evaluator evaluate = check::EvaluatorFor(compiled);
-    std::unique_ptr<registry::RegistryClient> client;
-    std::unique_ptr<registry::ImageInspector> inspector;
+    std::unique_ptr<ImageInspection> images;
     if (options->registry.inspect_images) {
-      client = std::make_unique<registry::RegistryClient>(options->registry.options);
-      inspector = std::make_unique<registry::ImageInspector>(
-          *client, common::SystemClock::Instance(), options->registry.inspector);
-      // Offline there is no webhook timeout: each image gets the time of its requests (a
-      // token, the index, the manifest, the config).
-      const auto deadline =
-          options->registry.options.connect_timeout + 4 * options->registry.options.request_timeout;
-      evaluate = [judge = std::move(evaluate), &inspector, &credentials,
+      // Offline there is no API to read a pod's imagePullSecrets from: the local docker config.
+      images =
+          std::make_unique<ImageInspection>(options->registry, std::move(credentials), nullptr);
+      // Offline there is no webhook timeout: each image gets the time of its requests.
+      const auto deadline = registry::FetchTimeBound(options->registry.options);
+      evaluate = [judge = std::move(evaluate), &images,
                   deadline](const policy::Workload& workload) {
         policy::Workload inspected = workload;
-        registry::WorkloadInspection seen =
-            registry::InspectWorkload(inspected, *inspector, credentials, deadline);
+        registry::WorkloadInspection seen = registry::InspectWorkload(
+            inspected, images->inspector(), images->credentials(), deadline);
         for (const registry::ContainerInspection& c : seen.containers) {
           if (c.error.empty()) continue;
           // The pod spec is still judged: an image that cannot be read is no evidence.

@@ -1,9 +1,15 @@
 #include "main/registry_flags.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cstdlib>
 #include <filesystem>
 
 #include "common/files.h"
+#include "common/log.h"
+#include "kube/kube_client.h"
+#include "kube/kube_config.h"
 #include "main/flags.h"
 
 namespace stratum_guard::cli {
@@ -60,6 +66,66 @@ std::string FinishRegistryConfig(RegistryConfig& config, registry::DockerConfig*
   std::optional<std::string> json = common::ReadFile(path, &error);
   if (!json) return "--docker-config: " + error;
   if (!credentials->Parse(*json, &error)) return "--docker-config " + path + ": " + error;
+  return {};
+}
+
+// A pull Secret read through the API, handed on as the JSON the API served.
+class ImageInspection::ApiSecrets : public registry::SecretReader {
+ public:
+  explicit ApiSecrets(kube::KubeApi& api) : api_(api) {}
+  bool ReadSecret(const std::string& namespace_, const std::string& name, std::string* json,
+                  std::string* error) override {
+    rapidjson::StringBuffer buffer;
+    kube::KubeError status = api_.GetSecret(namespace_, name, [&](const rapidjson::Value& secret) {
+      buffer.Clear();
+      rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+      secret.Accept(writer);
+    });
+    if (!status.ok()) {
+      *error = "get Secret: " + status.ToString();
+      return false;
+    }
+    json->assign(buffer.GetString(), buffer.GetSize());
+    return true;
+  }
+
+ private:
+  kube::KubeApi& api_;
+};
+
+ImageInspection::ImageInspection(const RegistryConfig& config, registry::DockerConfig mounted,
+                                 kube::KubeApi* api)
+    : secrets_(api != nullptr ? std::make_unique<ApiSecrets>(*api) : nullptr),
+      credentials_(std::move(mounted), secrets_.get(), common::SystemClock::Instance()),
+      client_(config.options),
+      inspector_(client_, common::SystemClock::Instance(), config.inspector) {}
+
+ImageInspection::~ImageInspection() = default;
+
+std::string StartImageInspection(RegistryConfig& config, const std::string& kubeconfig,
+                                 const common::StopSignal& stop, ImageInspectionRuntime* out) {
+  if (!config.inspect_images) return {};
+  registry::DockerConfig mounted;
+  if (std::string error = FinishRegistryConfig(config, &mounted); !error.empty()) return error;
+  try {
+    kube::KubeClient::Options options;
+    // A Secret is read on an inspector worker, while reviews may wait on it: a stalled API
+    // server costs a fetch seconds, not the client's default half-minute.
+    options.request_timeout = std::chrono::seconds(5);
+    options.connect_timeout = std::chrono::seconds(5);
+    options.cancelled = [&stop] { return stop.stopped(); };
+    out->api = std::make_unique<kube::KubeClient>(
+        kube::ResolveClusterConfig(kubeconfig, kube::ProcessEnv()), options);
+  } catch (const kube::KubeConfigError& e) {
+    common::Log(common::LogLevel::kWarn,
+                "image inspection: no Kubernetes API configuration, so pods' imagePullSecrets "
+                "are not read (only --docker-config)",
+                {{"error", e.what()}});
+  }
+  out->images = std::make_unique<ImageInspection>(config, std::move(mounted), out->api.get());
+  common::Log(common::LogLevel::kInfo, "image inspection on",
+              {{"pull_secrets", out->api != nullptr},
+               {"cache_bytes", static_cast<std::int64_t>(config.inspector.max_cache_bytes)}});
   return {};
 }
 

@@ -5,8 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+#include "kube/kube_api.h"
 #include "registry/auth.h"
 #include "registry/client.h"
+#include "registry/credentials.h"
 #include "registry/inspector.h"
 
 namespace stratum_guard::cli {
@@ -31,5 +34,38 @@ void AddRegistryFlags(CLI::App& app, RegistryConfig& config);
 // (a file that cannot be read, a mirror without '=', a docker config that is not one), empty
 // when all is well. A docker config that does not exist is no credentials, not an error.
 std::string FinishRegistryConfig(RegistryConfig& config, registry::DockerConfig* credentials);
+
+// What --inspect-images builds: one registry client, one cache and one credential store per
+// process, which the webhook and the sweeper of `serve --sweep` share (a config one of them
+// fetched, the other finds). Pods' imagePullSecrets are read through `api` when it is given
+// (`get` on Secrets: the manifests' image-inspection component); `check` has none.
+class ImageInspection {
+ public:
+  // `api` (may be null) must outlive this.
+  ImageInspection(const RegistryConfig& config, registry::DockerConfig mounted, kube::KubeApi* api);
+  ~ImageInspection();
+  registry::ImageInspector& inspector() { return inspector_; }
+  registry::CredentialStore& credentials() { return credentials_; }
+
+ private:
+  class ApiSecrets;
+  // In the order they depend on each other: the inspector's workers read credentials.
+  std::unique_ptr<ApiSecrets> secrets_;
+  registry::CredentialStore credentials_;
+  registry::RegistryClient client_;
+  registry::ImageInspector inspector_;
+};
+
+// For `serve` and `sweep`: what --inspect-images builds, with an API client of its own for the
+// pods' pull Secrets (`kubeconfig` as --kubeconfig; calls give up once `stop` fires). Without a
+// cluster configuration (a developer's `make run`), pull Secrets are not read, and the log says
+// so. Both null when --inspect-images is off.
+struct ImageInspectionRuntime {
+  std::unique_ptr<kube::KubeApi> api;
+  std::unique_ptr<ImageInspection> images;
+};
+// Returns an error message for a flag that does not hold (FinishRegistryConfig's), else empty.
+std::string StartImageInspection(RegistryConfig& config, const std::string& kubeconfig,
+                                 const common::StopSignal& stop, ImageInspectionRuntime* out);
 
 }  // namespace stratum_guard::cli

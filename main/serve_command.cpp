@@ -21,6 +21,7 @@
 #include "main/commands.h"
 #include "main/flags.h"
 #include "main/policy_flag.h"
+#include "main/registry_flags.h"
 #include "main/signals.h"
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
@@ -44,6 +45,7 @@ struct ServeFlags {
   std::string dev_cert_dir = "dev-certs";
   bool sweep = false;  // run the sweeper beside the webhook
   SweeperConfig sweeper;
+  RegistryConfig registry;  // --inspect-images and its flags: the webhook's and the sweeper's
   // --manage-certs: the certificate comes from a Secret this process keeps (webhookcerts/).
   bool manage_certs = false;
   webhookcerts::Options certs;
@@ -215,6 +217,23 @@ int RunServe(const ServeFlags& flags) {
     }
   }
 
+  // One image cache for the webhook and the sweeper; it outlives both.
+  common::StopSignal images_stop;
+  ImageInspectionRuntime images;
+  RegistryConfig registry_config = flags.registry;
+  if (std::string error =
+          StartImageInspection(registry_config, flags.sweeper.kubeconfig, images_stop, &images);
+      !error.empty()) {
+    std::cerr << "stratum-guard serve: " << error << "\n";
+    return kExitConfig;
+  }
+  if (images.images) {
+    options.images.inspector = &images.images->inspector();
+    options.images.credentials = &images.images->credentials();
+    sweeper_config.options.images = &images.images->inspector();
+    sweeper_config.options.image_credentials = &images.images->credentials();
+  }
+
   StopSignals stop_signals;  // before any thread starts
 
   server::Server server(options, policies, *registry);
@@ -272,6 +291,7 @@ int RunServe(const ServeFlags& flags) {
   server.Stop();
   sweeper_stop.Stop();
   cert_stop.Stop();
+  images_stop.Stop();
   if (cert_thread.joinable()) cert_thread.join();
   if (sweeper_thread.joinable()) sweeper_thread.join();
   server.Wait();
@@ -339,6 +359,10 @@ Command AddServeCommand(CLI::App& root) {
   app->add_flag("--sweep", flags->sweep,
                 "Also run the sweeper (flags below), sharing this process's policy and metrics");
   AddSweeperFlags(*app, flags->sweeper);
+  AddRegistryFlags(*app, flags->registry);
+  DurationFlag(*app, "--image-deadline", o.images.deadline,
+               "--inspect-images: the most a review waits for image configs not yet cached "
+               "(then it is judged on its pod spec, and the fetch goes on for the next one)");
 
   webhookcerts::Options& c = flags->certs;
   app->add_flag("--manage-certs", flags->manage_certs,

@@ -14,6 +14,7 @@
 #include "main/commands.h"
 #include "main/flags.h"
 #include "main/policy_flag.h"
+#include "main/registry_flags.h"
 #include "main/signals.h"
 #include "main/sweeper_flags.h"
 #include "policy/policy.h"
@@ -107,6 +108,9 @@ void AddSweeperFlags(CLI::App& app, SweeperConfig& config) {
                "The leader stops deleting when it could not renew for this long");
   DurationFlag(app, "--retry-period", o.leader.retry_period,
                "Pause between acquire/renew attempts");
+  DurationFlag(app, "--sweep-image-timeout", o.image_deadline,
+               "--inspect-images: how long one pod waits for its images' configs (then it is "
+               "judged on its pod spec, counted, and judged again at the next pass)");
 }
 
 std::string FinishSweeperConfig(SweeperConfig& config, const kube::EnvLookup& env) {
@@ -183,6 +187,7 @@ struct SweepState {
   server::MetricsServerOptions metrics = NoMetricsListener();
   std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
   bool once = false;
+  RegistryConfig registry;  // --inspect-images and its flags
 };
 
 // --once: one pass without leader election, its report on stdout.
@@ -257,6 +262,18 @@ int RunSweep(SweepState& state) {
     std::cerr << "stratum-guard sweep: " << e.what() << "\n";
     return kExitConfig;
   }
+  common::StopSignal images_stop;
+  ImageInspectionRuntime images;
+  if (std::string error =
+          StartImageInspection(state.registry, state.config.kubeconfig, images_stop, &images);
+      !error.empty()) {
+    std::cerr << "stratum-guard sweep: " << error << "\n";
+    return kExitConfig;
+  }
+  if (images.images) {
+    state.config.options.images = &images.images->inspector();
+    state.config.options.image_credentials = &images.images->credentials();
+  }
   policy::PolicyStore policies(compiled);
   prometheus::Registry registry;
   try {
@@ -287,6 +304,7 @@ Command AddSweepCommand(CLI::App& root) {
   LogLevelFlag(*app);
   AddEnforcementFlag(*app, state->config.options.enforcement);
   AddSweeperFlags(*app, state->config);
+  AddRegistryFlags(*app, state->registry);
   return {app, [state] { return RunSweep(*state); }};
 }
 

@@ -102,6 +102,13 @@ std::optional<Workload> ExtractWorkload(std::string_view kind, const rapidjson::
   CollectContainers(*spec, "containers", ContainerType::kContainer, w.pod_spec_path, w.containers);
   CollectContainers(*spec, "ephemeralContainers", ContainerType::kEphemeralContainer,
                     w.pod_spec_path, w.containers);
+  if (const rapidjson::Value* secrets = common::JsonMember(*spec, "imagePullSecrets");
+      secrets != nullptr && secrets->IsArray()) {
+    for (const rapidjson::Value& secret : secrets->GetArray()) {
+      std::string_view name = common::JsonString(secret, "name");
+      if (!name.empty()) w.image_pull_secrets.push_back(name);
+    }
+  }
   return w;
 }
 

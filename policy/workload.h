@@ -45,6 +45,9 @@ struct Workload {
   std::string_view name;        // metadata.name, or metadata.generateName when name is empty
   std::string pod_spec_path;    // e.g. "spec.template.spec", "spec.jobTemplate.spec.template.spec"
   std::vector<Container> containers;
+  // imagePullSecrets[].name of the pod spec: where the kubelet finds the registry credentials
+  // of private images, and so does image inspection (registry/credentials.h).
+  std::vector<std::string_view> image_pull_secrets;
 };
 
 // The kinds whose objects carry a pod spec; a constant, so that the metrics can size their

@@ -110,6 +110,33 @@ bool DockerConfig::Parse(std::string_view json, std::string* error) {
   return true;
 }
 
+bool ParsePullSecret(std::string_view secret_json, DockerConfig* config, std::string* error) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(secret_json.data(), secret_json.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    *error = "not a Secret: the answer is not a JSON object";
+    return false;
+  }
+  std::string_view type = common::JsonString(doc, "type");
+  const bool legacy = type == "kubernetes.io/dockercfg";
+  if (type != "kubernetes.io/dockerconfigjson" && !legacy) {
+    *error = "a Secret of type \"" + std::string(type) +
+             "\", not kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg";
+    return false;
+  }
+  std::string_view key = legacy ? ".dockercfg" : ".dockerconfigjson";
+  const rapidjson::Value* data = common::JsonMember(doc, "data");
+  std::string_view encoded = data == nullptr ? std::string_view() : common::JsonString(*data, key);
+  std::optional<std::string> json = common::DecodeBase64(encoded);
+  if (encoded.empty() || !json) {
+    *error = "data[\"" + std::string(key) + "\"] is missing or not base64";
+    return false;
+  }
+  // A .dockercfg is what .dockerconfigjson holds under "auths".
+  if (legacy) *json = R"({"auths":)" + *json + "}";
+  return config->Parse(*json, error);
+}
+
 void DockerConfig::Merge(const DockerConfig& other) {
   for (const auto& [host, cred] : other.by_host_) by_host_.emplace(host, cred);
 }

@@ -42,6 +42,12 @@ class DockerConfig {
   std::map<std::string, RegistryCredentials, std::less<>> by_host_;
 };
 
+// The docker config of an image pull Secret's JSON, as the kubelet reads one: a
+// `kubernetes.io/dockerconfigjson` Secret's data[".dockerconfigjson"], or the older
+// `kubernetes.io/dockercfg` one's data[".dockercfg"] (the "auths" map alone), base64 as the API
+// serves data. Another type, or data that does not decode, gives false with `error` set.
+bool ParsePullSecret(std::string_view secret_json, DockerConfig* config, std::string* error);
+
 // The host of a docker config key: "https://index.docker.io/v1/" and "index.docker.io" are
 // docker.io; a URL's scheme and path are dropped.
 std::string NormaliseRegistryKey(std::string_view key);

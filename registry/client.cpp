@@ -72,6 +72,10 @@ bool IsRedirect(int status) {
 
 }  // namespace
 
+std::chrono::milliseconds FetchTimeBound(const RegistryOptions& options) {
+  return options.connect_timeout + 4 * options.request_timeout;
+}
+
 const char* KindName(FetchError::Kind kind) {
   switch (kind) {
     case Kind::kNone:

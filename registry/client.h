@@ -34,6 +34,11 @@ struct RegistryOptions {
   int max_redirects = 5;
 };
 
+// The longest one Fetch can take with `options`: a connection and the requests of a token, an
+// index, a manifest and a config. What a caller with no deadline of its own (`check`, the
+// sweeper) waits at most.
+std::chrono::milliseconds FetchTimeBound(const RegistryOptions& options);
+
 struct FetchError {
   enum class Kind {
     kNone,

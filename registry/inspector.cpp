@@ -22,7 +22,7 @@ const char* OutcomeName(Outcome outcome) {
 // and of the queue, whichever lets go last.
 struct ImageInspector::Pending {
   ImageReference image;
-  RegistryCredentials credentials;
+  CredentialsFn credentials;
   bool done = false;
   FetchError error;
   std::shared_ptr<const ImageConfig> config;
@@ -98,8 +98,7 @@ void ImageInspector::StoreLocked(const ImageReference& image, const FetchResult&
   }
 }
 
-Inspection ImageInspector::Inspect(const ImageReference& image,
-                                   const RegistryCredentials& credentials,
+Inspection ImageInspector::Inspect(const ImageReference& image, const CredentialsFn& credentials,
                                    std::chrono::milliseconds deadline) {
   std::unique_lock lock(mu_);
   if (auto config = LookupLocked(image)) return {Outcome::kHit, std::move(config), {}};
@@ -141,14 +140,18 @@ void ImageInspector::Work() {
     std::shared_ptr<Pending> job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    FetchResult result =
-        client_.Fetch(job->image, job->credentials, [this] { return cancel_.load(); });
+    RegistryCredentials credentials =
+        job->credentials ? job->credentials(job->image.registry) : RegistryCredentials{};
+    FetchResult result = client_.Fetch(job->image, credentials, [this] { return cancel_.load(); });
     lock.lock();
     job->error = result.error;
     if (result.error.ok()) {
       job->config = std::make_shared<const ImageConfig>(std::move(result.config));
       StoreLocked(job->image, result, job->config);
-    } else if (result.error.kind != FetchError::Kind::kCancelled) {
+    } else if (result.error.kind != FetchError::Kind::kCancelled &&
+               result.error.kind != FetchError::Kind::kAuth) {
+      // An auth failure is not remembered: the credentials are the asker's (a namespace's pull
+      // Secrets), and the next asker may hold the right ones.
       // Bounded like the cache: failures are few, but a flood of distinct bad references is not.
       if (failures_.size() >= options_.max_queued) failures_.clear();
       failures_[job->image.ToString()] = Failure{result.error, clock_.Now()};

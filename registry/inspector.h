@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -22,7 +23,8 @@ struct InspectorOptions {
   // How long a tag's resolution to a digest is trusted; a digest's config never changes.
   std::chrono::milliseconds tag_ttl{std::chrono::minutes(5)};
   // How long a failed fetch is remembered: reviews of an image from an unreachable registry are
-  // answered at once meanwhile, instead of each starting a fetch.
+  // answered at once meanwhile, instead of each starting a fetch. Not an auth failure: the
+  // next asker may have the credentials.
   std::chrono::milliseconds error_ttl{std::chrono::seconds(30)};
   // The cache's bound: the bytes of the configs' strings. The least recently used go first.
   std::size_t max_cache_bytes = std::size_t{32} << 20;
@@ -40,12 +42,25 @@ enum class Outcome {
   kError,     // the registry failed (the error says how); nothing cached
 };
 const char* OutcomeName(Outcome outcome);  // "hit", "fetched", "deadline", "error"
+inline constexpr Outcome kOutcomes[] = {Outcome::kHit, Outcome::kFetched, Outcome::kDeadline,
+                                        Outcome::kError};
+// The counter the webhook (source="admission") and the sweeper (source="sweeper") both count
+// each container's outcome in; one name and help, so the metrics registry merges the two.
+inline constexpr char kInspectionsMetric[] = "stratum_guard_image_inspections_total";
+inline constexpr char kInspectionsHelp[] =
+    "Containers whose image config was looked for, by source (admission, sweeper) and outcome "
+    "(hit, fetched, deadline, error).";
 
 struct Inspection {
   Outcome outcome = Outcome::kError;
   std::shared_ptr<const ImageConfig> config;  // for kHit and kFetched
   FetchError error;                           // for kError
 };
+
+// Gives the credentials for a fetch from `registry`. Called on a worker thread, only when the
+// image must be fetched, so that finding them (a pull Secret read through the API) never costs
+// a cache hit. Empty: no credentials.
+using CredentialsFn = std::function<RegistryCredentials(std::string_view registry)>;
 
 // Image configs by image reference, cached by digest, fetched on worker threads so that a
 // caller's deadline never cuts a fetch short: a fetch that outlives one review fills the cache
@@ -59,7 +74,8 @@ class ImageInspector {
   ImageInspector& operator=(const ImageInspector&) = delete;
 
   // Waits at most `deadline` (real time) for the image's config.
-  Inspection Inspect(const ImageReference& image, const RegistryCredentials& credentials,
+  // Concurrent misses of one image share the first caller's fetch, and its credentials.
+  Inspection Inspect(const ImageReference& image, const CredentialsFn& credentials,
                      std::chrono::milliseconds deadline);
 
   std::size_t cached_bytes() const;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "policy/workload.h"
-#include "registry/auth.h"
+#include "registry/credentials.h"
 #include "registry/inspector.h"
 
 namespace stratum_guard::registry {
@@ -26,10 +26,12 @@ struct WorkloadInspection {
 
 // Reads every container's image config through `inspector`, within one `deadline` for the whole
 // workload (the fetches run side by side), and applies each config found to its container
-// (policy::ApplyImageConfig). A container whose image could not be read is judged on its pod
-// spec alone: a registry failure never becomes a finding. `workload` must not outlive the result.
+// (policy::ApplyImageConfig). Credentials come from `credentials`, for the workload's namespace
+// and imagePullSecrets, only when an image is fetched. A container whose image could not be read
+// is judged on its pod spec alone: a registry failure never becomes a finding. `workload` must
+// not outlive the result.
 WorkloadInspection InspectWorkload(policy::Workload& workload, ImageInspector& inspector,
-                                   const DockerConfig& credentials,
+                                   CredentialStore& credentials,
                                    std::chrono::milliseconds deadline);
 
 }  // namespace stratum_guard::registry

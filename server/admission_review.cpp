@@ -160,7 +160,7 @@ std::string DecodeAdmissionReview(const rapidjson::Value& review, AdmissionReque
 }
 
 Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
-                const JudgeOptions& options) {
+                const JudgeOptions& options, const WorkloadHook& before_evaluation) {
   Judgement j;
   j.name = std::string(request.name);
   if (j.name.empty()) j.name = std::string(MetadataString(request.object, "name"));
@@ -182,6 +182,7 @@ Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
   j.judged_kind = kind;
   workload->name = j.name;
   workload->namespace_ = j.namespace_;
+  if (before_evaluation) before_evaluation(*workload);
 
   policy::Verdict verdict = policy.Evaluate(*workload);
   j.decision = policy::Enforce(verdict.decision(), j.enforcement);

@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -69,11 +70,16 @@ struct Judgement {
   std::string error;                      // why the evaluation failed; empty unless kError
 };
 
+// Called with the workload before it is evaluated, to add what the object alone does not say:
+// the image configs, when the webhook looks inside images. What it adds must stay alive until
+// Judge returns.
+using WorkloadHook = std::function<void(policy::Workload&)>;
+
 // Judges the request with `policy` under the enforcement in force (options.enforcement, else the
 // policy's, else enforce): `warn` answers every deny as a warning, `audit` allows without
 // warnings. Never throws on any request content.
 Judgement Judge(const AdmissionRequest& request, const policy::Policy& policy,
-                const JudgeOptions& options);
+                const JudgeOptions& options, const WorkloadHook& before_evaluation = nullptr);
 
 // The AdmissionReview answer (same apiVersion as the request, its uid, allowed, and for a
 // denial status {code 403, reason Forbidden, message}; warnings when there are any).

@@ -461,28 +461,40 @@ class HttpSession : public Connection {
   void OnBody() {
     reading_body_ = false;
     if (!MarkServing()) return;  // shed: its socket is being closed
-    unsigned version;
-    bool keep_alive;
+    std::optional<HttpResponse> answer;
     {
       auto message = parser_->release();
       HttpRequest request(std::move(message.base()), std::move(message.body()));
-      version = request.version();
-      keep_alive = request.keep_alive();
+      version_ = request.version();
+      keep_alive_ = request.keep_alive();
+      // A deferred answer comes back to this session's loop; the session lives until then.
+      auto finish = [self = Self()](HttpResponse response) {
+        net::post(self->derived().stream().get_executor(),
+                  [self, response = std::move(response)]() mutable {
+                    self->Respond(std::move(response));
+                  });
+      };
       // The session boundary: nothing thrown by a handler may take the connection or the
       // process down; it becomes a 500 and the webhook's failurePolicy decides.
       try {
-        response_ = handler_.Handle(request);
+        answer = handler_.HandleOrDefer(request, finish);
+        if (!answer) return;  // the body, held by the handler, keeps its budget until Respond
       } catch (const std::exception& e) {
         Log(LogLevel::kError, "internal error",
             {{"listener", tracker_.listener()}, {"error", e.what()}});
-        response_ = ProblemResponse(Problem::kInternal, "internal error", version);
+        answer = ProblemResponse(Problem::kInternal, "internal error", version_);
       } catch (...) {
         Log(LogLevel::kError, "internal error", {{"listener", tracker_.listener()}});
-        response_ = ProblemResponse(Problem::kInternal, "internal error", version);
+        answer = ProblemResponse(Problem::kInternal, "internal error", version_);
       }
     }  // the body is freed here, so its bytes go back to the budget
+    Respond(std::move(*answer));
+  }
+
+  void Respond(HttpResponse response) {
     ReleaseBody();
-    response_.keep_alive(keep_alive && !shutting_down_);
+    response_ = std::move(response);
+    response_.keep_alive(keep_alive_ && !shutting_down_);
     Write();
   }
 
@@ -553,7 +565,9 @@ class HttpSession : public Connection {
   HttpResponse response_;
   http::response<http::empty_body> continue_;
   bool shutting_down_ = false;
-  bool waiting_ = false;  // no request in flight: a handshake or the first bytes are awaited
+  unsigned version_ = 11;    // of the request being answered
+  bool keep_alive_ = false;  // whether its client asked to keep the connection
+  bool waiting_ = false;     // no request in flight: a handshake or the first bytes are awaited
   bool first_request_ = true;
   bool linger_ = false;  // the answer is a refusal: input may still be coming
   std::size_t drained_ = 0;

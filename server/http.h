@@ -1,6 +1,8 @@
 #pragma once
 
 #include <boost/beast/http.hpp>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,8 +46,19 @@ bool IsJsonContentType(std::string_view content_type);
 // should not throw; the session turns an exception into a 500 anyway.
 class HttpHandler {
  public:
+  // Answers a request from another thread, whenever it is ready.
+  using Finish = std::function<void(HttpResponse)>;
+
   virtual ~HttpHandler() = default;
   virtual HttpResponse Handle(HttpRequest& request) = 0;
+  // For a handler that must sometimes wait (the webhook reading an image's config from a
+  // registry): it answers at once, or takes the request, returns nullopt and calls `finish`
+  // exactly once later, from any thread, so that the waiting never holds up the connection's
+  // loop. `finish` must not be called after the server has stopped. The default answers at once.
+  virtual std::optional<HttpResponse> HandleOrDefer(HttpRequest& request, const Finish& finish) {
+    (void)finish;
+    return Handle(request);
+  }
 };
 
 }  // namespace stratum_guard::server

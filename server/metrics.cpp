@@ -135,6 +135,11 @@ AdmissionMetrics::AdmissionMetrics(prometheus::Registry& registry)
                    "Certificate, key and client CA reloads, by result (success, error).")) {
   tls_reloads_.Add({{"result", "success"}});
   tls_reloads_.Add({{"result", "error"}});
+  auto& inspections = Counters(registry, registry::kInspectionsMetric, registry::kInspectionsHelp);
+  for (registry::Outcome outcome : registry::kOutcomes) {
+    image_inspections_[static_cast<std::size_t>(outcome)] =
+        &inspections.Add({{"source", "admission"}, {"outcome", registry::OutcomeName(outcome)}});
+  }
   for (std::size_t kind = 0; kind < kKindSlots; ++kind) {
     Duration(kind);
     for (std::string_view operation : kRegisteredOperations) {
@@ -201,6 +206,10 @@ void AdmissionMetrics::AddRuleSeries(const policy::Policy& policy) {
     findings_.Add({{"rule", rule.id}, {"action", std::string(policy::ActionName(rule.action))}});
     exemptions_.Add({{"rule", rule.id}, {"source", "admission"}});
   }
+}
+
+void AdmissionMetrics::RecordImageInspection(registry::Outcome outcome) {
+  image_inspections_[static_cast<std::size_t>(outcome)]->Increment();
 }
 
 void AdmissionMetrics::RecordTlsReload(bool ok) {

@@ -15,6 +15,7 @@
 
 #include "policy/policy.h"
 #include "policy/workload.h"
+#include "registry/inspector.h"
 #include "server/admission_review.h"
 
 namespace stratum_guard::server {
@@ -109,6 +110,9 @@ class AdmissionMetrics {
   // Creates the finding and exemption series of `policy`'s rules at zero: called for each
   // policy loaded (PolicyStore::Subscribe).
   void AddRuleSeries(const policy::Policy& policy);
+  // A container's image looked inside on the admission path
+  // (stratum_guard_image_inspections_total{source="admission", outcome}).
+  void RecordImageInspection(registry::Outcome outcome);
   void RecordTlsReload(bool ok);
   void SetCertificateExpiry(std::chrono::system_clock::time_point not_after);
 
@@ -134,6 +138,7 @@ class AdmissionMetrics {
   prometheus::Family<prometheus::Counter>& exemptions_;
   prometheus::Gauge& certificate_expiry_;
   prometheus::Family<prometheus::Counter>& tls_reloads_;
+  std::array<prometheus::Counter*, 4> image_inspections_{};  // by registry::Outcome
   SeriesCache<prometheus::Counter, kKindSlots * kOperationSlots * kDecisionSlots> request_series_;
   SeriesCache<prometheus::Histogram, kKindSlots> duration_series_;
 };

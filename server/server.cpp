@@ -56,9 +56,9 @@ Server::Server(ServerOptions options, policy::PolicyStore& policies, prometheus:
       metrics_(registry, {"webhook"}),
       admission_metrics_(registry),
       policy_metrics_(registry),
-      webhook_handler_(policies_, admission_metrics_,
-                       JudgeOptions{options_.docs_url, options_.enforcement},
-                       [this] { return ready_.load(); }),
+      webhook_handler_(
+          policies_, admission_metrics_, JudgeOptions{options_.docs_url, options_.enforcement},
+          [this] { return ready_.load(); }, kDefaultMaxJsonDepth, options_.images),
       webhook_connections_("webhook", options_.max_connections, metrics_),
       loops_(MakeLoops(WorkerCount(options_.workers))),
       drain_timer_(*loops_[0]) {}
@@ -243,6 +243,9 @@ void Server::Wait() {
   for (std::thread& worker : workers_) {
     if (worker.joinable()) worker.join();
   }
+  // Reviews still waiting on a registry answer into the stopped loops, which drop the answers
+  // with their sessions when they are destroyed, after this.
+  webhook_handler_.Stop();
   if (reload_thread_.joinable()) reload_thread_.join();
 }
 

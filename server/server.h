@@ -48,6 +48,7 @@ struct ServerOptions {
   std::size_t max_connections = 1024;
   std::chrono::milliseconds shutdown_grace{15'000};
   std::chrono::milliseconds reload_interval = common::kDefaultReloadInterval;
+  ImageInspection images;  // --inspect-images; off unless main hands it an inspector
 };
 
 // The admission webhook's TLS listener, with the reloaders of certificate and policy files. The

@@ -11,6 +11,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "policy/workload.h"
+#include "registry/workload_images.h"
 #include "sweeper/policy_report_writer.h"
 
 namespace stratum_guard::sweeper {
@@ -155,6 +156,8 @@ Sweeper::Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::
       exemptions_(CounterFamily(registry, "stratum_guard_exemptions_total",
                                 "Findings an exemption silenced, by rule and source (admission, "
                                 "sweeper).")),
+      inspections_(
+          CounterFamily(registry, registry::kInspectionsMetric, registry::kInspectionsHelp)),
       last_full_sync_(GaugeFamily(registry,
                                   "stratum_guard_sweeper_last_full_sync_timestamp_seconds",
                                   "Unix time when the last full list pass completed.")
@@ -169,6 +172,11 @@ Sweeper::Sweeper(kube::KubeApi& api, policy::PolicyStore& policies, prometheus::
   for (const char* reason : {"list", "list_expired", "watch", "watch_expired", "delete", "event",
                              "self_lookup", "evaluation"}) {
     errors_.Add({{"reason", reason}});
+  }
+  if (options_.images != nullptr) {
+    for (registry::Outcome outcome : registry::kOutcomes) {
+      inspections_.Add({{"source", "sweeper"}, {"outcome", registry::OutcomeName(outcome)}});
+    }
   }
   // And the series of every rule, for the first policy and each reload: an alert on increase()
   // must see the first deletion under a rule, which a series born at 1 does not show.
@@ -260,6 +268,23 @@ bool Sweeper::Judge(const policy::Policy& policy, const rapidjson::Value& pod, S
   auto workload = policy::ExtractWorkload("Pod", pod);
   if (!workload) return false;
   if (workload->namespace_.empty()) workload->namespace_ = ns;
+  registry::WorkloadInspection seen;  // keeps the configs the workload points into
+  if (options_.images != nullptr) {
+    seen = registry::InspectWorkload(*workload, *options_.images, *options_.image_credentials,
+                                     options_.image_deadline);
+    for (const registry::ContainerInspection& c : seen.containers) {
+      const char* outcome = registry::OutcomeName(c.inspection.outcome);
+      inspections_.Add({{"source", "sweeper"}, {"outcome", outcome}}).Increment();
+      if (c.inspection.outcome != registry::Outcome::kDeadline && c.error.empty()) continue;
+      // Judged on its pod spec alone this time; the next pass sees the cache.
+      Log(LogLevel::kInfo, "sweeper: image not inspected",
+          {{"namespace", ns},
+           {"pod", name},
+           {"image", c.image},
+           {"outcome", outcome},
+           {"error", c.error}});
+    }
+  }
   policy::Verdict verdict = policy.Evaluate(*workload);
   if (verdict.Failed()) {
     // Never a reason to delete: nobody judged this pod.

@@ -19,6 +19,8 @@
 #include "kube/rate_limiter.h"
 #include "policy/policy_store.h"
 #include "policy/verdict.h"
+#include "registry/credentials.h"
+#include "registry/inspector.h"
 
 namespace stratum_guard::sweeper {
 
@@ -56,6 +58,15 @@ struct Options {
   // when that CRD is installed (docs/OPERATIONS.md, "Policy reports").
   bool policy_reports = true;
   std::size_t policy_report_max_results = 1'000;  // per report: one etcd object stays small
+  // --inspect-images: each pod's image configs are judged too (docs/OPERATIONS.md, "Image
+  // inspection"). Null: off. Both must outlive the sweeper.
+  registry::ImageInspector* images = nullptr;
+  registry::CredentialStore* image_credentials = nullptr;
+  // How long one pod waits for its images' configs. The sweeper has no caller waiting on it,
+  // so this is the time a registry gets, not a latency budget; a pod judged without its image
+  // (a timeout or an error, both counted) is judged again at the next pass, from the cache the
+  // fetch goes on to fill.
+  std::chrono::milliseconds image_deadline{10'000};
 };
 
 // The longest pause a server's Retry-After buys before a list or a delete is retried.
@@ -172,6 +183,7 @@ class Sweeper {
   prometheus::Family<prometheus::Counter>& detected_;
   prometheus::Family<prometheus::Counter>& errors_;
   prometheus::Family<prometheus::Counter>& exemptions_;
+  prometheus::Family<prometheus::Counter>& inspections_;
   prometheus::Gauge& last_full_sync_;
   prometheus::Gauge& is_leader_;
   prometheus::Gauge& circuit_gauge_;

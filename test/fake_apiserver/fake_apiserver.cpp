@@ -1876,6 +1876,17 @@ void WriteSpec(Writer& w, const PodTemplate& p) {
   w.String("node-1");
   w.Key("schedulerName");
   w.String("default-scheduler");
+  if (!p.image_pull_secrets.empty()) {
+    w.Key("imagePullSecrets");
+    w.StartArray();
+    for (const std::string& name : p.image_pull_secrets) {
+      w.StartObject();
+      w.Key("name");
+      w.String(name);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
 }
 

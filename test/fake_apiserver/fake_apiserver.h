@@ -230,8 +230,9 @@ struct PodTemplate {
   std::vector<std::pair<std::string, std::string>> labels;
   std::string controller_uid;  // ownerReferences[controller] when non-empty
   std::string phase = "Running";
-  std::string uid;           // empty: the fake server assigns one
-  bool terminating = false;  // metadata.deletionTimestamp set
+  std::string uid;                              // empty: the fake server assigns one
+  bool terminating = false;                     // metadata.deletionTimestamp set
+  std::vector<std::string> image_pull_secrets;  // spec.imagePullSecrets[].name
 };
 std::string MakePodJson(const PodTemplate& pod);
 // An ordinary web pod.

@@ -123,33 +123,39 @@ Rendering RenderDir(const fs::path& dir) {
   return r;
 }
 
-// "OVERLAY+COMPONENT": the overlay with a kustomize component added, as an admin's own
-// kustomization would combine them (components cannot be rendered alone).
-Rendering RenderWithComponent(const std::string& overlay, const std::string& component) {
+// "OVERLAY+COMPONENT[+COMPONENT...]": the overlay with kustomize components added, as an
+// admin's own kustomization would combine them (components cannot be rendered alone).
+Rendering RenderWithComponents(const std::string& overlay,
+                               const std::vector<std::string>& components) {
   std::string pattern = (fs::temp_directory_path() / "manifests_component_XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) return {false, "mkdtemp failed", {}};
   const fs::path dir = pattern;
   // kustomize accepts only relative paths to other kustomizations.
   const fs::path manifests = fs::relative(kSourceDir / "manifests", dir);
-  std::ofstream(dir / "kustomization.yaml")
-      << "resources:\n  - " << (manifests / overlay).string() << "\ncomponents:\n  - "
-      << (manifests / component).string() << "\n";
+  std::ofstream out(dir / "kustomization.yaml");
+  out << "resources:\n  - " << (manifests / overlay).string() << "\ncomponents:\n";
+  for (const std::string& component : components) {
+    out << "  - " << (manifests / component).string() << "\n";
+  }
+  out.close();
   Rendering r = RenderDir(dir);
   fs::remove_all(dir);
   return r;
 }
 
 // Overlays are rendered once per process: every test reads the same immutable rendering.
-const Rendering& Render(const std::string& overlay) {
+const Rendering& Render(const std::string& name) {
   static std::map<std::string, Rendering> cache;
-  auto it = cache.find(overlay);
+  auto it = cache.find(name);
   if (it == cache.end()) {
-    const std::size_t plus = overlay.find('+');
+    std::vector<std::string> parts;
+    std::stringstream in(name);
+    for (std::string part; std::getline(in, part, '+');) parts.push_back(part);
+    const std::string overlay = parts.front();
+    parts.erase(parts.begin());
     it = cache
-             .emplace(overlay,
-                      plus == std::string::npos
-                          ? RenderDir(kSourceDir / "manifests" / overlay)
-                          : RenderWithComponent(overlay.substr(0, plus), overlay.substr(plus + 1)))
+             .emplace(name, parts.empty() ? RenderDir(kSourceDir / "manifests" / overlay)
+                                          : RenderWithComponents(overlay, parts))
              .first;
   }
   return it->second;
@@ -322,7 +328,8 @@ INSTANTIATE_TEST_SUITE_P(Overlays, EveryOverlay,
                                            "failure-policy-ignore", "cert-manager", "monitoring",
                                            "default+sweeper-delete",
                                            "failure-policy-ignore+sweeper-delete",
-                                           "default+policy-reports"),
+                                           "default+policy-reports", "default+image-inspection",
+                                           "default+sweeper-delete+image-inspection"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -339,6 +346,7 @@ struct InstallCase {
   // Where the serving certificate comes from.
   enum class Certs { kFiles, kCertManager, kSelfManaged } certs;
   bool sweeper_deletes = false;  // only with the sweeper-delete component
+  bool inspect_images = false;   // only with the image-inspection component
 };
 
 // gtest prints the parameter in test names and failures.
@@ -561,7 +569,13 @@ TEST_P(InstallOverlay, RbacGrantsExactlyTheSweepersCalls) {
             EXPECT_NE(group, "*") << Name(*role) << ": no wildcard groups";
             EXPECT_NE(resource, "*") << Name(*role) << ": no wildcard resources";
             EXPECT_NE(verb, "*") << Name(*role) << ": no wildcard verbs";
-            if (resource == "secrets" || resource == "validatingwebhookconfigurations") {
+            const bool pull_secrets = GetParam().inspect_images && scope == "cluster" &&
+                                      resource == "secrets" && verb == "get";
+            if (pull_secrets) {
+              // --inspect-images reads the imagePullSecrets pods name, in any namespace: get,
+              // never list or watch, which would hand the process every Secret.
+              EXPECT_TRUE(Strings(rule["resourceNames"]).empty()) << Name(*role);
+            } else if (resource == "secrets" || resource == "validatingwebhookconfigurations") {
               // Only --manage-certs touches these, and only the objects it names (create
               // excepted: RBAC cannot name what does not exist yet).
               EXPECT_TRUE(verb == "create" || !Strings(rule["resourceNames"]).empty())
@@ -587,6 +601,7 @@ TEST_P(InstallOverlay, RbacGrantsExactlyTheSweepersCalls) {
           {"cluster", "admissionregistration.k8s.io", "validatingwebhookconfigurations", verb});
     }
   }
+  if (GetParam().inspect_images) expected.insert({"cluster", "", "secrets", "get"});
   EXPECT_EQ(granted, expected);
 }
 
@@ -629,6 +644,8 @@ TEST_P(InstallOverlay, DeploymentRunsServeWithTheSweeper) {
   EXPECT_TRUE(!leader_elect || *leader_elect == "true") << "leader election must stay on";
   // A new install observes first; deleting takes the sweeper-delete component.
   EXPECT_EQ(Contains(workload_.args, "--dry-run"), !GetParam().sweeper_deletes);
+  // Looking inside images adds registry traffic: only with the image-inspection component.
+  EXPECT_EQ(Contains(workload_.args, "--inspect-images"), GetParam().inspect_images);
   EXPECT_EQ(std::count_if(workload_.args.begin(), workload_.args.end(),
                           [](const std::string& a) { return a.starts_with("--dry-run"); }),
             GetParam().sweeper_deletes ? 0 : 1);
@@ -830,7 +847,11 @@ INSTANTIATE_TEST_SUITE_P(
         InstallCase{"failure-policy-ignore", "Ignore", InstallCase::Certs::kFiles},
         InstallCase{"cert-manager", "Fail", InstallCase::Certs::kCertManager},
         InstallCase{"default+sweeper-delete", "Fail", InstallCase::Certs::kSelfManaged, true},
-        InstallCase{"default+policy-reports", "Fail", InstallCase::Certs::kSelfManaged}),
+        InstallCase{"default+policy-reports", "Fail", InstallCase::Certs::kSelfManaged},
+        InstallCase{"default+image-inspection", "Fail", InstallCase::Certs::kSelfManaged, false,
+                    true},
+        InstallCase{"default+sweeper-delete+image-inspection", "Fail",
+                    InstallCase::Certs::kSelfManaged, true, true}),
     [](const auto& info) {
       std::string name = info.param.overlay;
       std::replace(name.begin(), name.end(), '-', '_');

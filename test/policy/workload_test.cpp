@@ -147,6 +147,27 @@ TEST(WorkloadTest, ToleratesPartialAndMistypedObjects) {
   EXPECT_TRUE(Policy::Default()->Evaluate(*w).Empty());
 }
 
+TEST(WorkloadTest, ImagePullSecretsAreCollectedForImageInspection) {
+  for (const KindCase& k : AllKinds()) {
+    rapidjson::Document doc;
+    doc.Parse((k.json_prefix +
+               R"({"containers": [{"name": "a", "image": "registry.example/private/app:1"}],
+                   "imagePullSecrets": [{"name": "regcred"}, {}, "junk", {"name": 5},
+                                        {"name": "mirror-cred"}]})" +
+               k.json_suffix)
+                  .c_str());
+    ASSERT_FALSE(doc.HasParseError()) << k.kind;
+    auto w = ExtractWorkload(k.kind, doc);
+    ASSERT_TRUE(w.has_value()) << k.kind;
+    // Entries without a string name are skipped, as the API server would have refused them.
+    EXPECT_EQ(w->image_pull_secrets, (std::vector<std::string_view>{"regcred", "mirror-cred"}))
+        << k.kind;
+  }
+  rapidjson::Document mistyped;
+  mistyped.Parse(R"({"spec": {"containers": [], "imagePullSecrets": {"name": "regcred"}}})");
+  EXPECT_TRUE(ExtractWorkload("Pod", mistyped)->image_pull_secrets.empty());
+}
+
 TEST(WorkloadTest, TemplateWithoutSpec) {
   rapidjson::Document doc;
   doc.Parse(R"({"kind": "Deployment", "spec": {"replicas": 1}})");

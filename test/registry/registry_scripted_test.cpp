@@ -12,6 +12,7 @@
 #include "registry/client.h"
 #include "registry/inspector.h"
 #include "registry/oci.h"
+#include "test/registry/scripted_registry.h"
 #include "test/testing/eventually.h"
 #include "test/testing/tls_server.h"
 
@@ -19,43 +20,14 @@ namespace stratum_guard::registry {
 namespace {
 
 using namespace std::chrono_literals;
+using test::Image;
+using test::ReplyTyped;
+using test::SlowRegistry;
 using testing::Pki;
 using testing::Reply;
 using testing::ServerRequest;
 using testing::Stream;
 using testing::TlsServer;
-
-// One image held in memory: its config and the manifest naming it.
-struct Image {
-  std::string config;
-  std::string config_digest;
-  std::string manifest;
-  std::string manifest_digest;
-
-  explicit Image(const std::string& env) {
-    config = R"({"config":{"Entrypoint":["/app"],"Env":[")" + env + R"("]}})";
-    config_digest = Sha256Digest(config);
-    manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
-               R"("config":{"digest":")" +
-               config_digest + R"(","size":1},"layers":[]})";
-    manifest_digest = Sha256Digest(manifest);
-  }
-};
-
-bool ReplyTyped(Stream& s, const ServerRequest& r, int status, std::string body,
-                const std::string& content_type, const std::string& extra_name = "",
-                const std::string& extra_value = "") {
-  testing::tls_server_detail::http::response<testing::tls_server_detail::http::string_body> res{
-      static_cast<testing::tls_server_detail::http::status>(status), r.version()};
-  res.set("Content-Type", content_type);
-  if (!extra_name.empty()) res.set(extra_name, extra_value);
-  res.keep_alive(r.keep_alive());
-  res.body() = std::move(body);
-  res.prepare_payload();
-  boost::beast::error_code ec;
-  testing::tls_server_detail::http::write(s, res, ec);
-  return !ec;
-}
 
 std::string Port(const TlsServer& server) { return server.Options().port; }
 
@@ -215,43 +187,6 @@ TEST(RegistryScriptedTest, AMalformedOrTamperedManifestIsAClearErrorNotACrash) {
   EXPECT_NE(r.error.message.find("config blob does not match"), std::string::npos)
       << r.error.message;
 }
-
-// A registry whose answers wait until the test lets them go.
-class SlowRegistry {
- public:
-  explicit SlowRegistry(const Image& image)
-      : server_([this, &image](Stream& s, const ServerRequest& r) {
-          {
-            std::unique_lock lock(mu_);
-            ++requests_;
-            released_.wait(lock, [this] { return open_; });
-          }
-          if (r.target().find("/manifests/") != std::string::npos) {
-            return ReplyTyped(s, r, 200, image.manifest,
-                              "application/vnd.oci.image.manifest.v1+json");
-          }
-          return ReplyTyped(s, r, 200, image.config, "application/octet-stream");
-        }) {}
-  ~SlowRegistry() { Release(); }
-
-  void Release() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    released_.notify_all();
-  }
-  int requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-  std::string host() const { return "127.0.0.1:" + server_.Options().port; }
-
- private:
-  std::mutex mu_;
-  std::condition_variable released_;
-  bool open_ = false;
-  int requests_ = 0;
-  TlsServer server_;
-};
 
 TEST(ImageInspectorTest, PastTheDeadlineTheFetchGoesOnAndTheNextInspectionHitsTheCache) {
   Image image("POOL=stratum+tcp://pool.example:3333");

@@ -2,10 +2,14 @@
 // configs. Every decoder gets the malformed input a hostile or broken registry could send.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "common/base64.h"
+#include "common/clock.h"
 #include "registry/auth.h"
+#include "registry/credentials.h"
 #include "registry/image_reference.h"
 #include "registry/oci.h"
 
@@ -254,6 +258,125 @@ TEST(DockerConfigTest, RefusesWhatIsNotADockerConfigAndKeepsWhatItHad) {
   EXPECT_FALSE(config.Parse(R"({"auths": {"x.io": {"auth": "!!"}}})", &error));
   EXPECT_EQ(config.Lookup("ghcr.io").username, "a");
   EXPECT_EQ(NormaliseRegistryKey("HTTPS://Registry.Example:5000/v2/"), "registry.example:5000");
+}
+
+std::string PullSecret(std::string_view type, std::string_view key, std::string_view data) {
+  return R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"regcred"},"type":")" +
+         std::string(type) + R"(","data":{")" + std::string(key) + R"(":")" + std::string(data) +
+         R"("}})";
+}
+
+TEST(PullSecretTest, ReadsBothDockerSecretTypesAsTheKubeletDoes) {
+  DockerConfig config;
+  std::string error;
+  std::string json = R"({"auths":{"registry.example":{"auth":")" +
+                     common::EncodeBase64("robot:s3cret") + R"("}}})";
+  ASSERT_TRUE(ParsePullSecret(
+      PullSecret("kubernetes.io/dockerconfigjson", ".dockerconfigjson", common::EncodeBase64(json)),
+      &config, &error))
+      << error;
+  EXPECT_EQ(config.Lookup("registry.example").username, "robot");
+  // The older type holds the "auths" map alone.
+  DockerConfig legacy;
+  std::string cfg = R"({"https://old.example/v1/":{"username":"u","password":"p"}})";
+  ASSERT_TRUE(ParsePullSecret(
+      PullSecret("kubernetes.io/dockercfg", ".dockercfg", common::EncodeBase64(cfg)), &legacy,
+      &error))
+      << error;
+  EXPECT_EQ(legacy.Lookup("old.example").password, "p");
+}
+
+TEST(PullSecretTest, RefusesWhatIsNotAPullSecretWithTheReason) {
+  struct Case {
+    std::string json;
+    std::string error;
+  };
+  std::string good = common::EncodeBase64(R"({"auths":{}})");
+  for (const Case& c : std::vector<Case>{
+           {"not json", "not a Secret"},
+           {"[1]", "not a Secret"},
+           {PullSecret("Opaque", ".dockerconfigjson", good), "type \"Opaque\""},
+           {PullSecret("kubernetes.io/dockerconfigjson", ".dockercfg", good),
+            "data[\".dockerconfigjson\"] is missing"},
+           {PullSecret("kubernetes.io/dockerconfigjson", ".dockerconfigjson", "%%%"), "not base64"},
+           {PullSecret("kubernetes.io/dockerconfigjson", ".dockerconfigjson",
+                       common::EncodeBase64("{}")),
+            "no \"auths\" object"},
+       }) {
+    DockerConfig config;
+    std::string error;
+    EXPECT_FALSE(ParsePullSecret(c.json, &config, &error)) << c.json;
+    EXPECT_NE(error.find(c.error), std::string::npos) << c.json << " -> " << error;
+    EXPECT_EQ(config.size(), 0u);
+  }
+}
+
+// Secrets served from memory, counting reads.
+class MemorySecrets : public SecretReader {
+ public:
+  bool ReadSecret(const std::string& namespace_, const std::string& name, std::string* json,
+                  std::string* error) override {
+    ++reads;
+    auto it = secrets.find(namespace_ + "/" + name);
+    if (it == secrets.end()) {
+      *error = "404 NotFound";
+      return false;
+    }
+    *json = it->second;
+    return true;
+  }
+  std::map<std::string, std::string> secrets;
+  int reads = 0;
+};
+
+std::string SecretFor(const std::string& registry, const std::string& user) {
+  return PullSecret("kubernetes.io/dockerconfigjson", ".dockerconfigjson",
+                    common::EncodeBase64(R"({"auths":{")" + registry + R"(":{"auth":")" +
+                                         common::EncodeBase64(user + ":pw") + R"("}}})"));
+}
+
+TEST(CredentialStoreTest, ThePodsPullSecretsComeFirstInOrderThenTheMountedConfig) {
+  MemorySecrets secrets;
+  secrets.secrets["team/first"] = SecretFor("other.example", "first");
+  secrets.secrets["team/second"] = SecretFor("registry.example", "second");
+  secrets.secrets["team/third"] = SecretFor("registry.example", "third");
+  DockerConfig mounted;
+  std::string error;
+  ASSERT_TRUE(mounted.Parse(R"({"auths":{"registry.example":{"username":"node","password":"x"},
+                                          "mounted.example":{"username":"node","password":"x"}}})",
+                            &error));
+  common::SimulatedClock clock;
+  CredentialStore store(mounted, &secrets, clock);
+  std::vector<std::string> names = {"missing", "first", "second", "third"};
+  EXPECT_EQ(store.Lookup("registry.example", "team", names).username, "second");
+  EXPECT_EQ(store.Lookup("mounted.example", "team", names).username, "node");
+  EXPECT_TRUE(store.Lookup("nobody.example", "team", names).empty());
+  // Another namespace's Secrets are its own.
+  EXPECT_EQ(store.Lookup("registry.example", "elsewhere", names).username, "node");
+  // Without an API, only the mounted config.
+  CredentialStore offline(mounted, nullptr, clock);
+  EXPECT_EQ(offline.Lookup("registry.example", "team", names).username, "node");
+}
+
+TEST(CredentialStoreTest, ASecretIsReadOncePerTtlAndSoIsItsFailure) {
+  MemorySecrets secrets;
+  secrets.secrets["team/regcred"] = SecretFor("registry.example", "robot");
+  secrets.secrets["team/opaque"] = PullSecret("Opaque", "x", "eA==");
+  common::SimulatedClock clock;
+  CredentialStore store({}, &secrets, clock, std::chrono::seconds(60));
+  std::vector<std::string> names = {"regcred", "gone", "opaque"};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(store.Lookup("registry.example", "team", names).username, "robot");
+    EXPECT_TRUE(store.Lookup("other.example", "team", names).empty());
+  }
+  EXPECT_EQ(secrets.reads, 3);  // regcred, gone and opaque, each once
+  // A rotated Secret is seen once the ttl has passed.
+  secrets.secrets["team/regcred"] = SecretFor("registry.example", "rotated");
+  clock.Advance(std::chrono::seconds(59));
+  EXPECT_EQ(store.Lookup("registry.example", "team", names).username, "robot");
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(store.Lookup("registry.example", "team", names).username, "rotated");
+  EXPECT_EQ(secrets.reads, 4);  // a hit on the first name stops the lookup
 }
 
 }  // namespace
