@@ -142,6 +142,10 @@ struct RegistryClient::Call {
       if (IsRedirect(out->status)) {
         ++hop;
         std::string_view location = out->Header("Location");
+        if (location.empty()) {
+          return Fail(Kind::kTransport, "GET " + t + " on " + Where() + " answered " +
+                                            std::to_string(out->status) + " without a Location");
+        }
         if (location.starts_with('/')) {
           t = std::string(location);
           continue;

@@ -145,6 +145,9 @@ TEST(InspectCliFlagsTest, BadRegistryFlagsAreUsageErrors) {
   EXPECT_NE(run.output.find("not a docker config"), std::string::npos) << run.output;
   run = Check({"--registry-timeout", "0s", manifest});
   EXPECT_EQ(run.exit_code, 2) << run.output;
+  run = Check({"--image-cache-bytes", "0", manifest});
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_NE(run.output.find("--image-cache-bytes"), std::string::npos) << run.output;
 }
 
 }  // namespace

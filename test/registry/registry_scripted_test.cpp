@@ -144,9 +144,10 @@ TEST(RegistryScriptedTest, FollowsARedirectToAnotherHostWithoutTheRegistrysCrede
   EXPECT_EQ(storage_authorizations, (std::vector<std::string>{""}));
 }
 
-TEST(RegistryScriptedTest, RefusesARedirectToPlainHttpAndARedirectLoop) {
+TEST(RegistryScriptedTest, RefusesARedirectToPlainHttpARedirectLoopAndOneWithNowhereToGo) {
   std::string location = "http://127.0.0.1:1/x";
   TlsServer registry([&](Stream& s, const ServerRequest& r) {
+    if (location.empty()) return ReplyTyped(s, r, 307, "", "text/plain");
     return ReplyTyped(s, r, 302, "", "text/plain", "Location", location);
   });
   RegistryClient client(Options());
@@ -157,6 +158,11 @@ TEST(RegistryScriptedTest, RefusesARedirectToPlainHttpAndARedirectLoop) {
   r = client.Fetch(Ref("127.0.0.1:" + Port(registry) + "/a/b:v1"), {}, kNever);
   EXPECT_EQ(r.error.kind, FetchError::Kind::kTransport);
   EXPECT_NE(r.error.message.find("more than 5 redirects"), std::string::npos) << r.error.message;
+  location.clear();
+  r = client.Fetch(Ref("127.0.0.1:" + Port(registry) + "/a/b:v1"), {}, kNever);
+  EXPECT_EQ(r.error.kind, FetchError::Kind::kTransport);
+  EXPECT_NE(r.error.message.find("answered 307 without a Location"), std::string::npos)
+      << r.error.message;
 }
 
 TEST(RegistryScriptedTest, AMalformedOrTamperedManifestIsAClearErrorNotACrash) {
@@ -278,6 +284,29 @@ TEST(ImageInspectorTest, TheCacheStaysWithinItsBytesDroppingTheLeastRecentlyUsed
   EXPECT_EQ(inspector.Inspect(Ref(host + "/a/x:v1"), {}, 5s).outcome, Outcome::kHit);
   EXPECT_EQ(inspector.Inspect(Ref(host + "/b/x:v1"), {}, 5s).outcome,
             Outcome::kFetched);  // evicted
+}
+
+TEST(ImageInspectorTest, PastItsQueueAMissIsAnErrorAtOnceNotAWait) {
+  Image image("A=1");
+  SlowRegistry registry(image);
+  RegistryClient client(Options());
+  common::SimulatedClock clock;
+  ImageInspector inspector(client, clock, InspectorOptions{.workers = 1, .max_queued = 1});
+  // The one worker takes the first fetch and waits on the registry; the second waits in the
+  // queue, which is then full.
+  EXPECT_EQ(inspector.Inspect(Ref(registry.host() + "/a/x:v1"), {}, 0ms).outcome,
+            Outcome::kDeadline);
+  ASSERT_TRUE(testing::Eventually([&] { return registry.requests() == 1; }));
+  EXPECT_EQ(inspector.Inspect(Ref(registry.host() + "/b/x:v1"), {}, 0ms).outcome,
+            Outcome::kDeadline);
+  Inspection refused = inspector.Inspect(Ref(registry.host() + "/c/x:v1"), {}, 5s);
+  EXPECT_EQ(refused.outcome, Outcome::kError);
+  EXPECT_NE(refused.error.message.find("too many image fetches queued"), std::string::npos)
+      << refused.error.message;
+  // A refusal is not remembered: once the queue drains, the image is fetched.
+  registry.Release();
+  EXPECT_EQ(inspector.Inspect(Ref(registry.host() + "/c/x:v1"), {}, 5s).outcome,
+            Outcome::kFetched);
 }
 
 }  // namespace
