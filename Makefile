@@ -40,11 +40,15 @@ SAN_CMAKE    = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINF
 SAN_ENV      = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp"
-# The tests whose threads share state: the webhook (in process and as the real binary), the
-# sweeper with its watch and leader election, the Kubernetes client and its rate limiter.
-TSAN_TARGETS = server_e2e_tests sweeper_unit_tests sweeper_integration_tests sweeper_cli_tests \
-               sweeper_serve_tests kube_unit_tests kube_integration_tests
-TSAN_TESTS   = ^(ServerE2E|InProcessServerTest|sweeper\.|kube\.)
+# The tests whose threads share state: the webhook (in process and as the real binary), its
+# body budget and metrics hit from many threads, the sweeper with its watch and leader election,
+# the Kubernetes client and its rate limiter, the image inspector's workers and in-flight
+# fetches, the certificate controller beside the server in `serve --manage-certs`. Single-threaded
+# logic (sweeper_unit_tests, the registry's protocol scripts) gains nothing from TSan.
+TSAN_TARGETS = server_e2e_tests server_unit_tests sweeper_integration_tests sweeper_cli_tests \
+               sweeper_serve_tests kube_unit_tests kube_integration_tests \
+               registry_scripted_tests webhookcerts_integration_tests
+TSAN_TESTS   = ^(ServerE2E|InProcessServerTest|BodyBudgetTest\.NeverPasses|MetricsTest\.EachLabel|sweeper\.|kube\.|registry\.ImageInspectorTest|webhookcerts\.ManageCertsCommandTest)
 # `make fuzz FUZZ_SECONDS=N`: every target in fuzz/ for N seconds each, one after the other
 # (CI: 20 s each). Built in the ASan tree.
 FUZZ_SECONDS ?= 60

@@ -43,6 +43,17 @@ using testing::HttpClient;
 using testing::Response;
 using testing::TempDir;
 
+// How many times slower the sanitizer trees (`make tsan`, `make sanitize`) run the binary and
+// this test: a latency bound measured for the normal build is scaled by it. Only for latency:
+// what is answered, and how, is checked the same in every build.
+#if defined(__SANITIZE_THREAD__)
+constexpr double kSanitizerSlowdown = 10;
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr double kSanitizerSlowdown = 3;
+#else
+constexpr double kSanitizerSlowdown = 1;
+#endif
+
 // A running `stratum-guard serve`.
 struct Served {
   std::unique_ptr<TempDir> dir = std::make_unique<TempDir>();
@@ -728,6 +739,15 @@ class Loris {
   std::vector<std::thread> threads_;
 };
 
+// The slow clients are shed to make room. Waited on while the load goes on: how many sheds a
+// slow (sanitizer) build's clients provoke in a given time varies.
+void ExpectSheds(const Served& s, double at_least) {
+  EXPECT_TRUE(Eventually([&] {
+    return s.Scrape().Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}) >=
+           at_least;
+  }));
+}
+
 // Times 20 reviews on fresh connections; all must be answered, half within the 100 ms.
 void ExpectFreshReviewsAnswered(const Served& s) {
   const std::string review = fixtures::DeploymentReview("nginx");
@@ -745,7 +765,8 @@ void ExpectFreshReviewsAnswered(const Served& s) {
   ::testing::Test::RecordProperty("fresh_request_ms_max", std::to_string(ms.back()));
   std::cout << "fresh requests under slowloris: median " << ms[ms.size() / 2] << " ms, max "
             << ms.back() << " ms\n";
-  EXPECT_LT(ms[ms.size() / 2], 100);  // the bound; the maximum is left to a busy CI
+  // The bound (times the sanitizers' slowdown); the maximum is left to a busy CI.
+  EXPECT_LT(ms[ms.size() / 2], 100 * kSanitizerSlowdown);
 }
 
 // The slowloris, scaled to the cap: 60 clients for 40 slots send their headers a byte
@@ -768,9 +789,9 @@ TEST(ServerE2E, SlowClientsHoldingEverySlotCannotKeepAFreshClientOut) {
     }));
     ExpectFreshReviewsAnswered(*s);
     EXPECT_EQ(keep_alive->Post("/validate", review).result_int(), 200u);
+    ExpectSheds(*s, 20);
   }
   auto metrics = s->Scrape();
-  EXPECT_GE(metrics.Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 20);
   EXPECT_EQ(metrics.Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}),
             0);
 }
@@ -790,9 +811,9 @@ TEST(ServerE2E, SlowBodiesHoldingEverySlotCannotKeepAFreshClientOut) {
              loris.cut() > 20;
     }));
     ExpectFreshReviewsAnswered(*s);
+    ExpectSheds(*s, 20);
   }
   auto metrics = s->Scrape();
-  EXPECT_GE(metrics.Value("stratum_guard_connections_shed_total", {{"listener", "webhook"}}), 20);
   EXPECT_EQ(metrics.Value("stratum_guard_connections_rejected_total", {{"listener", "webhook"}}),
             0);
 }
@@ -924,10 +945,11 @@ TEST(ServerE2E, CertificateReloadsDuringTrafficAndRefusesABadOne) {
 
   // Traffic on a connection opened before the reload, and on fresh ones, throughout.
   auto before = HttpClient::Tls("127.0.0.1", s->port, trust_first);
-  std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
-  std::thread traffic([&] {
-    while (!stop) {
+  // A jthread: should an assertion below throw (the server died), it stops and joins rather
+  // than std::terminate taking the test's report, and the server's output, with it.
+  std::jthread traffic([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
       try {
         Response r = before->Post("/validate", fixtures::DeploymentReview("nginx"));
         if (r.result_int() != 200) ++failures;
@@ -963,7 +985,7 @@ TEST(ServerE2E, CertificateReloadsDuringTrafficAndRefusesABadOne) {
   }));
   EXPECT_THROW(testing::TlsRequest(s->port, trust_first, http::verb::get, "/healthz"),
                boost::system::system_error);
-  stop = true;
+  traffic.request_stop();
   traffic.join();
   EXPECT_EQ(failures.load(), 0) << "the connection made before the reload was disturbed";
   auto metrics = s->Scrape();
@@ -1000,16 +1022,17 @@ TEST(ServerE2E, PolicyReloadsDuringTrafficAndKeepsTheLastGoodOne) {
   EXPECT_TRUE(allowed("xmrig/xmrig"));  // this policy knows nothing else
   EXPECT_EQ(s->Scrape().Value("stratum_guard_policy_rules"), 1);
 
-  std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
-  std::thread traffic([&] {
-    auto client = s->Connect();
-    while (!stop) {
+  std::jthread traffic([&](std::stop_token stop) {  // a jthread, as in the certificate test
+    std::unique_ptr<HttpClient> client;
+    while (!stop.stop_requested()) {
       try {
+        if (!client) client = s->Connect();
         Response r = client->Post("/validate", fixtures::DeploymentReview("nginx"));
         if (r.result_int() != 200 || !Json(r.body())["response"]["allowed"].GetBool()) ++failures;
       } catch (const std::exception&) {
         ++failures;
+        client.reset();  // a dropped connection is counted, then the traffic goes on
       }
     }
   });
@@ -1037,7 +1060,7 @@ TEST(ServerE2E, PolicyReloadsDuringTrafficAndKeepsTheLastGoodOne) {
   KubeletSwap(*files, 4, {{"policy.yaml", std::string(policy::Policy::DefaultText())}});
   EXPECT_TRUE(Eventually([&] { return !allowed("xmrig/xmrig"); }));
   EXPECT_TRUE(allowed("evil"));
-  stop = true;
+  traffic.request_stop();
   traffic.join();
   EXPECT_EQ(failures.load(), 0);
   auto metrics = s->Scrape();

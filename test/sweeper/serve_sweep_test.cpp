@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <optional>
+#include <string>
 
 #include "test/fake_apiserver/fake_apiserver.h"
 #include "test/testing/child_process.h"
@@ -44,11 +46,17 @@ TEST(ServeSweepTest, DeletesMinersAndSharesTheWebhooksMetrics) {
   EXPECT_FALSE(api.HasPod("team-b", "xmr-2"));
   EXPECT_TRUE(api.HasPod("shop", "web-0"));
 
-  // One registry: the sweeper's counters and the webhook's gauges on the same /metrics.
-  testing::Response response = testing::PlainGet(metrics_port, "/metrics");
-  ASSERT_EQ(response.result_int(), 200);
+  // One registry: the sweeper's counters and the webhook's gauges on the same /metrics. The
+  // sweeper counts a deletion after the API server has answered it, so the second count may
+  // come a moment after the pod is gone: wait for it rather than read the metric once.
+  std::optional<testing::Exposition> exposition;
   std::string error;
-  auto exposition = testing::ParsePrometheusText(response.body(), &error);
+  EXPECT_TRUE(testing::Eventually([&] {
+    testing::Response response = testing::PlainGet(metrics_port, "/metrics");
+    exposition = testing::ParsePrometheusText(response.body(), &error);
+    return response.result_int() == 200 && exposition &&
+           exposition->Value("stratum_guard_sweeper_pods_deleted_total") >= 2;
+  }));
   ASSERT_TRUE(exposition.has_value()) << error;
   EXPECT_EQ(exposition->Value("stratum_guard_sweeper_pods_deleted_total"), 2);
   EXPECT_GE(exposition->Value("stratum_guard_sweeper_pods_scanned_total"), 7);

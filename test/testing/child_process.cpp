@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <stdexcept>
 
@@ -55,7 +56,9 @@ ChildProcess::~ChildProcess() {
     WaitExit(std::chrono::seconds(10));
   }
   if (reader_.joinable()) reader_.join();
-  if (::testing::Test::HasFailure()) {
+  // An exception leaving the test body (a request to a server that died) is recorded as a
+  // failure only after this runs: print then too, or a sanitizer report in the child is lost.
+  if (::testing::Test::HasFailure() || std::uncaught_exceptions() > 0) {
     std::lock_guard lock(mutex_);
     std::cerr << "---- output of the child process (" << lines_.size() << " lines, last 80) ----\n";
     std::size_t from = lines_.size() > 80 ? lines_.size() - 80 : 0;
