@@ -305,8 +305,10 @@ TEST(ImageInspectorTest, PastItsQueueAMissIsAnErrorAtOnceNotAWait) {
       << refused.error.message;
   // A refusal is not remembered: once the queue drains, the image is fetched.
   registry.Release();
-  EXPECT_EQ(inspector.Inspect(Ref(registry.host() + "/c/x:v1"), {}, 5s).outcome,
-            Outcome::kFetched);
+  ASSERT_TRUE(testing::Eventually([&] {
+    return inspector.Inspect(Ref(registry.host() + "/b/x:v1"), {}, 0ms).outcome == Outcome::kHit;
+  }));
+  EXPECT_EQ(inspector.Inspect(Ref(registry.host() + "/c/x:v1"), {}, 5s).outcome, Outcome::kFetched);
 }
 
 }  // namespace
