@@ -148,7 +148,7 @@ micro() {
 build_gofloor() {
   log "building the Go floor"
   mkdir -p "$BENCH_BIN"
-  (cd "$ROOT/bench/gofloor" && GOPROXY=off GOFLAGS= GO111MODULE=off GOCACHE="$BENCH_BIN/gofloor-cache" \
+  (cd "$ROOT/bench/gofloor" && GOPROXY=off GOFLAGS='' GO111MODULE=off GOCACHE="$BENCH_BIN/gofloor-cache" \
     GOPATH="$BENCH_BIN/gofloor-gopath" timeout 300 "$GO" build -o "$GOFLOOR" main.go) \
     >>"$OUT/build.log" 2>&1 || { log "the Go floor does not build: see $OUT/build.log"; return 1; }
 }
@@ -193,7 +193,7 @@ https() {
   # The Go floor: the same certificate, a port of its own choosing, printed once it listens.
   "$GOFLOOR" --listen 127.0.0.1:0 --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
     >"$TMP/gofloor.out" 2>"$TMP/gofloor.log" &
-  local gofloor_pid=$! gofloor_port= deadline=$((SECONDS + 20))
+  local gofloor_pid=$! gofloor_port='' deadline=$((SECONDS + 20))
   PIDS+=("$gofloor_pid")
   until gofloor_port=$(sed -n 's/^listening 127\.0\.0\.1://p' "$TMP/gofloor.out") && [[ -n $gofloor_port ]]; do
     kill -0 "$gofloor_pid" 2>/dev/null || { log "the Go floor died: $(tail -3 "$TMP/gofloor.log")"; return 1; }
@@ -237,7 +237,7 @@ https() {
     nginx_ports[$body]=$nginx_port
     record "answer body=$body request_bytes=$(stat -c %s "$TMP/$body.json") answer_bytes=$(stat -c %s "$TMP/$body.answer") gofloor_answer_bytes=$(stat -c %s "$TMP/gofloor-$body.answer") webhook_header_bytes=$(stat -c %s "$OUT/webhook-$body.headers") nginx_header_bytes=$(stat -c %s "$OUT/nginx-$body.headers")"
   done
-  record "tls webhook=$(echo | openssl s_client -connect "127.0.0.1:$webhook_port" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_') nginx=$(echo | openssl s_client -connect "127.0.0.1:${nginx_ports[$first_body]}" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_')"
+  record "tls webhook=$(echo | openssl s_client -connect "127.0.0.1:$webhook_port" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_') nginx=$(echo | openssl s_client -connect "127.0.0.1:${nginx_ports[$first_body]}" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_') gofloor=$(echo | openssl s_client -connect "127.0.0.1:$gofloor_port" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_')"
 
   # Saturation: wrk with the same threads, connections and duration against each, interleaved
   # so that a slow patch of the shared machine hits all of them. Each target's CPU time is read
