@@ -13,7 +13,8 @@
 //   - miner-image: the image's repository path as words, matched against the rule's word list
 //     (word, prefix*, *suffix, a+b) with its "unless" words, and its exact repository names;
 //   - miner-binary: the base name of every word of command and args against the rule's list;
-//   - pool-domain: one alternation of the rule's domains (and any name under them);
+//   - pool-domain: the rule's domains (and any name under them), looked up for every host-like
+//     word of a value;
 //   - miner-flag and wallet-address: the flags without values, the four wallet formats'
 //     candidate expressions; a single one warns, two different flags or a flag with a wallet
 //     deny, as the rules' `combine` does.
@@ -23,7 +24,7 @@
 // exemptions, and the per-finding messages. Those are all supporting evidence that neither
 // benchmark review (typical, large) triggers, so leaving them out only makes the floor cheaper:
 // a ratio against it understates stratum-guard's lead. stratum-guard also logs every
-// admission at info; this floor logs nothing, as Gatekeeper logs only denials by default.
+// admission at info; this floor logs only denials, as Gatekeeper does by default.
 //
 // Usage: gofloor --cert CERT --key KEY [--listen 127.0.0.1:0]. It prints "listening
 // HOST:PORT" on stdout once it accepts connections, answers POST /validate, GET /healthz,
@@ -52,9 +53,13 @@ const maxBody = 4 << 20
 
 var stratumURL = regexp.MustCompile(`(?i)\bstratum[0-9]?(?:\+(?:tcp|ssl|tls|udp|ws|wss|tor))*://[^\s'"]+`)
 
-var wallet = regexp.MustCompile(`\b(?:[48][0-9AB][1-9A-HJ-NP-Za-km-z]{93}(?:[1-9A-HJ-NP-Za-km-z]{11})?` +
+// Matched against whole alphanumeric words of 26 characters or more (wallet candidates), not
+// scanned over every value: Go's regexp runs an NFA where no literal prefix anchors the search,
+// and a scan of the large review's values took over half a second; what a Go engineer
+// writes once a profile shows it, so the floor stays a floor.
+var wallet = regexp.MustCompile(`^(?:[48][0-9AB][1-9A-HJ-NP-Za-km-z]{93}(?:[1-9A-HJ-NP-Za-km-z]{11})?` +
 	`|dero1q[02-9ac-hj-np-z]{58,62}|dERo[1-9A-HJ-NP-Za-km-z]{94}` +
-	`|[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{25,87}|0x[0-9a-fA-F]{40})\b`)
+	`|[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{25,87}|0x[0-9a-fA-F]{40})$`)
 
 var poolDomains = []string{
 	"ethpool.org", "ethermine.org", "minexmr.com", "slushpool.com", "dwarfpool.com",
@@ -79,8 +84,35 @@ var poolDomains = []string{
 	"pool.kryptex.com", "nanopool.com", "ethermine.com", "miningrigrentals.com",
 }
 
-var poolDomain = regexp.MustCompile(`(?i)(?:^|[^a-z0-9.-])(?:[a-z0-9-]+\.)*(?:` +
-	quoteAll(poolDomains) + `)(?:$|[^a-z0-9.-])`)
+// The pool domains as a set, looked up for every host-like word and each of its parent domains:
+// the rule's "the domain or any name under it", as a map lookup rather than a 100-way
+// alternation, which Go's regexp scans slowly for the same reason as the wallets.
+var poolDomainSet = set(poolDomains...)
+
+func poolDomain(lower string) bool {
+	for _, host := range strings.FieldsFunc(lower, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-')
+	}) {
+		for strings.Contains(host, ".") {
+			if poolDomainSet[host] {
+				return true
+			}
+			_, host, _ = strings.Cut(host, ".")
+		}
+	}
+	return false
+}
+
+func hasWallet(s string) bool {
+	for _, word := range strings.FieldsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		if len(word) >= 26 && wallet.MatchString(word) {
+			return true
+		}
+	}
+	return false
+}
 
 var minerImageWords = []string{
 	"xmrig*", "*xmrig", "xmr-stak*", "xmr-node-proxy", "cpuminer*", "*cpuminer", "minerd",
@@ -130,14 +162,6 @@ func set(items ...string) map[string]bool {
 		m[s] = true
 	}
 	return m
-}
-
-func quoteAll(items []string) string {
-	quoted := make([]string, len(items))
-	for i, s := range items {
-		quoted[i] = regexp.QuoteMeta(s)
-	}
-	return strings.Join(quoted, "|")
 }
 
 // repository is the image's path without registry, tag or digest, lower case.
@@ -231,13 +255,16 @@ func checkContainer(c map[string]interface{}) (deny []string, warn []string) {
 		f.deny = append(f.deny, "known miner image "+image)
 	}
 	values := func(s string, commandLine bool) {
-		if stratumURL.MatchString(s) {
+		lower := strings.ToLower(s)
+		// The literal first, as RE2 and Go's own regexp do for a literal prefix, which the
+		// rule's (?i)\b start hides from Go's regexp.
+		if strings.Contains(lower, "stratum") && stratumURL.MatchString(s) {
 			f.deny = append(f.deny, "Stratum pool URL")
 		}
-		if poolDomain.MatchString(s) {
+		if poolDomain(lower) {
 			f.deny = append(f.deny, "mining pool address")
 		}
-		if wallet.MatchString(s) {
+		if hasWallet(s) {
 			f.wallets++
 		}
 		if !commandLine {
