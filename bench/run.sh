@@ -88,6 +88,20 @@ tree_cpu_seconds() {
   done
   echo "$total"
 }
+# tree_cpu_seconds once the process has gone idle: two reads 0.2 s apart that agree, at most
+# 5 s. When wrk stops, a server may still be judging the requests it had read (the Go floor
+# spends tens of ms on a large review): that CPU belongs to its round, not to the next target's.
+idle_tree_cpu_seconds() {
+  local before after deadline=$((SECONDS + 5))
+  after=$(tree_cpu_seconds "$1")
+  while ((SECONDS < deadline)); do
+    before=$after
+    sleep 0.2
+    after=$(tree_cpu_seconds "$1")
+    [[ $after == "$before" ]] && break
+  done
+  echo "$after"
+}
 
 BIN=$BUILD/stratum-guard
 BENCH_BIN=$BUILD/bench
@@ -265,7 +279,7 @@ https() {
         BODY_FILE=$TMP/$body.json WRK_PATH=$path timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" \
           -d"${DURATION}s" --timeout 10s --latency -s "$ROOT/bench/wrk/post.lua" \
           "https://127.0.0.1:$port/validate" >"$OUT/wrk-$target-$body-$round.txt"
-        cpu_after=$(tree_cpu_seconds "$pid")
+        cpu_after=$(idle_tree_cpu_seconds "$pid")
         record "wrk target=$target body=$body round=$round threads=$THREADS connections=$CONNECTIONS $(grep '^RESULT' "$OUT/wrk-$target-$body-$round.txt" | cut -d' ' -f2-) server_cpu_s=$(awk -v a="$cpu_after" -v b="$cpu_before" 'BEGIN { printf "%.2f", a - b }')"
       done
     done
