@@ -21,7 +21,7 @@ BUILD_DEPS = cmake make g++ pkg-config git ca-certificates openssl curl \
              libyaml-cpp-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev ccache \
              prometheus jq docker-registry skopeo
 # The load generator, the HTTPS baseline and the Python baseline used by `make bench`.
-BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time
+BENCH_DEPS = wrk nginx-light python3 python3-kubernetes valgrind time golang-1.19
 # libFuzzer and the sanitizer runtimes of clang 19, for `make fuzz` only.
 FUZZ_DEPS = clang-19 libfuzzer-19-dev libclang-rt-19-dev
 

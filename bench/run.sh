@@ -28,6 +28,7 @@
 #   SKIP_BUILD=0         1: measure the binaries already in BUILD_DIR (no cmake --build)
 #   SERVE_LOG_LEVEL=info the webhook's --log-level (info logs one line per admission, as in
 #                        production)
+#   GO=/usr/lib/go-1.19/bin/go   Debian's Go, which builds the Go floor (bench/gofloor)
 # The machine has 2 cores shared by the load generator and the server; nothing is pinned
 # (no taskset), so client and server compete for the same cores, as docs/BENCHMARKS.md says.
 set -euo pipefail
@@ -52,6 +53,7 @@ PY_TIMEOUT=${PY_TIMEOUT:-900}
 SERVE_LOG_LEVEL=${SERVE_LOG_LEVEL:-info}
 SERVE_FLAGS=${SERVE_FLAGS:-}
 PYTHON=/usr/bin/python3  # Debian's, with python3-kubernetes; not a pyenv python on PATH
+GO=${GO:-/usr/lib/go-1.19/bin/go}
 OUT=${BENCH_OUT:-$BUILD/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/stratum-guard-bench.XXXXXX)
@@ -86,9 +88,24 @@ tree_cpu_seconds() {
   done
   echo "$total"
 }
+# tree_cpu_seconds once the process has gone idle: two reads 0.2 s apart that agree, at most
+# 5 s. When wrk stops, a server may still be judging the requests it had read (the Go floor
+# spends tens of ms on a large review): that CPU belongs to its round, not to the next target's.
+idle_tree_cpu_seconds() {
+  local before after deadline=$((SECONDS + 5))
+  after=$(tree_cpu_seconds "$1")
+  while ((SECONDS < deadline)); do
+    before=$after
+    sleep 0.2
+    after=$(tree_cpu_seconds "$1")
+    [[ $after == "$before" ]] && break
+  done
+  echo "$after"
+}
 
 BIN=$BUILD/stratum-guard
 BENCH_BIN=$BUILD/bench
+GOFLOOR=$BENCH_BIN/gofloor
 
 machine_info() {
   {
@@ -104,6 +121,7 @@ machine_info() {
     echo "openssl: $(openssl version)"
     echo "wrk: $(dpkg-query -W -f='${Version}' wrk)  nginx: $(dpkg-query -W -f='${Version}' nginx-light)"
     echo "python3-kubernetes: $(dpkg-query -W -f='${Version}' python3-kubernetes)"
+    echo "go: $("$GO" version 2>/dev/null || echo missing)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$OUT/machine.txt"
 }
@@ -139,9 +157,43 @@ micro() {
     log "policy_bench failed (its owner's file); see $OUT/policy_bench.txt"
 }
 
-# --- HTTPS load: the webhook against nginx, then a fixed rate -------------------------------
+# The Go floor (bench/gofloor/main.go), standard library only: built offline (GOPROXY=off), its
+# caches in the build directory rather than in $HOME. Go's build cache makes a rebuild cheap.
+build_gofloor() {
+  log "building the Go floor"
+  mkdir -p "$BENCH_BIN"
+  (cd "$ROOT/bench/gofloor" && GOPROXY=off GOFLAGS='' GO111MODULE=off GOCACHE="$BENCH_BIN/gofloor-cache" \
+    GOPATH="$BENCH_BIN/gofloor-gopath" timeout 300 "$GO" build -o "$GOFLOOR" main.go) \
+    >>"$OUT/build.log" 2>&1 || { log "the Go floor does not build: see $OUT/build.log"; return 1; }
+}
+
+# post PORT BODY_FILE OUT_FILE: one AdmissionReview POSTed to /validate; OUT_FILE is the answer.
+post() {
+  curl -sk --max-time 10 -H 'Content-Type: application/json' --data-binary "@$2" -o "$3" \
+    "https://127.0.0.1:$1/validate?timeout=10s"
+}
+
+# check_gofloor PORT: the Go floor denies the miner review (as v1 and as v1beta1, answering in
+# the review's own version) and allows the benign ones, or the run fails: a floor that
+# answers without judging would be no floor.
+check_gofloor() {
+  sed 's#"admission.k8s.io/v1"#"admission.k8s.io/v1beta1"#' "$TMP/miner.json" >"$TMP/miner-v1beta1.json"
+  local name answer
+  for name in miner miner-v1beta1 deployment cronjob $LOAD_BODIES; do
+    answer=$TMP/gofloor-$name.answer
+    post "$1" "$TMP/$name.json" "$answer" || { log "the Go floor does not answer $name"; return 1; }
+    case $name in
+      miner) grep -q '"allowed":false' "$answer" && grep -q '"apiVersion":"admission.k8s.io/v1"' "$answer" ;;
+      miner-v1beta1) grep -q '"allowed":false' "$answer" && grep -q '"apiVersion":"admission.k8s.io/v1beta1"' "$answer" ;;
+      *) grep -q '"allowed":true' "$answer" ;;
+    esac || { log "the Go floor answers $name wrongly: $(head -c 300 "$answer")"; return 1; }
+  done
+}
+
+# --- HTTPS load: the webhook against the Go floor and nginx, then a fixed rate --------------
 https() {
   log "HTTPS load"
+  build_gofloor
   make_cert "$TMP"
   local webhook_port nginx_port
   webhook_port=$(free_port)
@@ -151,6 +203,19 @@ https() {
   local webhook_pid=$!
   PIDS+=("$webhook_pid")
   wait_https "$webhook_port" 20
+
+  # The Go floor: the same certificate, a port of its own choosing, printed once it listens.
+  "$GOFLOOR" --listen 127.0.0.1:0 --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
+    >"$TMP/gofloor.out" 2>"$TMP/gofloor.log" &
+  local gofloor_pid=$! gofloor_port='' deadline=$((SECONDS + 20))
+  PIDS+=("$gofloor_pid")
+  until gofloor_port=$(sed -n 's/^listening 127\.0\.0\.1://p' "$TMP/gofloor.out") && [[ -n $gofloor_port ]]; do
+    kill -0 "$gofloor_pid" 2>/dev/null || { log "the Go floor died: $(tail -3 "$TMP/gofloor.log")"; return 1; }
+    ((SECONDS < deadline)) || { log "the Go floor does not listen after 20 s"; return 1; }
+    sleep 0.1
+  done
+  wait_https "$gofloor_port" 20
+  check_gofloor "$gofloor_port"
 
   local first_body
   first_body=$(echo "$LOAD_BODIES" | awk '{ print $1 }')
@@ -184,25 +249,29 @@ https() {
       "https://127.0.0.1:$nginx_port/validate?timeout=10s"
     cmp -s "$TMP/$body.answer" "$TMP/$body.nginx" || { log "nginx answers differently"; return 1; }
     nginx_ports[$body]=$nginx_port
-    record "answer body=$body request_bytes=$(stat -c %s "$TMP/$body.json") answer_bytes=$(stat -c %s "$TMP/$body.answer") webhook_header_bytes=$(stat -c %s "$OUT/webhook-$body.headers") nginx_header_bytes=$(stat -c %s "$OUT/nginx-$body.headers")"
+    record "answer body=$body request_bytes=$(stat -c %s "$TMP/$body.json") answer_bytes=$(stat -c %s "$TMP/$body.answer") gofloor_answer_bytes=$(stat -c %s "$TMP/gofloor-$body.answer") webhook_header_bytes=$(stat -c %s "$OUT/webhook-$body.headers") nginx_header_bytes=$(stat -c %s "$OUT/nginx-$body.headers")"
   done
-  record "tls webhook=$(echo | openssl s_client -connect "127.0.0.1:$webhook_port" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_') nginx=$(echo | openssl s_client -connect "127.0.0.1:${nginx_ports[$first_body]}" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_')"
+  record "tls webhook=$(echo | openssl s_client -connect "127.0.0.1:$webhook_port" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_') nginx=$(echo | openssl s_client -connect "127.0.0.1:${nginx_ports[$first_body]}" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_') gofloor=$(echo | openssl s_client -connect "127.0.0.1:$gofloor_port" -servername localhost 2>/dev/null | grep -m1 -E '^New,' | tr ' ' '_')"
 
   # Saturation: wrk with the same threads, connections and duration against each, interleaved
-  # so that a slow patch of the shared machine hits both.
+  # so that a slow patch of the shared machine hits all of them. Each target's CPU time is read
+  # from /proc before and after its run: divided by the requests, it is the server's CPU per
+  # request, which the client's share of the two cores does not blur.
   for body in $LOAD_BODIES; do
-    for target in webhook nginx; do  # warm-up, not recorded
+    for target in webhook gofloor nginx; do  # warm-up, not recorded
       local port=$webhook_port
       [[ $target == nginx ]] && port=${nginx_ports[$body]}
+      [[ $target == gofloor ]] && port=$gofloor_port
       BODY_FILE=$TMP/$body.json WRK_PATH= timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s \
         -s "$ROOT/bench/wrk/post.lua" "https://127.0.0.1:$port/validate" >/dev/null
     done
     for round in $(seq "$ROUNDS"); do
       # webhook-transport: the same POST to /healthz, which the webhook answers 405 after
       # reading the whole body, without parsing it: its TLS and HTTP stack alone.
-      for target in webhook webhook-transport nginx; do
+      for target in webhook webhook-transport gofloor nginx; do
         local port=$webhook_port pid=$webhook_pid path=
         [[ $target == nginx ]] && port=${nginx_ports[$body]} && pid=${nginx_pid_of[$body]}
+        [[ $target == gofloor ]] && port=$gofloor_port && pid=$gofloor_pid
         [[ $target == webhook-transport ]] && path=/healthz
         log "wrk $target $body round $round (${DURATION}s, $THREADS threads, $CONNECTIONS connections)"
         local cpu_before cpu_after
@@ -210,7 +279,7 @@ https() {
         BODY_FILE=$TMP/$body.json WRK_PATH=$path timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" \
           -d"${DURATION}s" --timeout 10s --latency -s "$ROOT/bench/wrk/post.lua" \
           "https://127.0.0.1:$port/validate" >"$OUT/wrk-$target-$body-$round.txt"
-        cpu_after=$(tree_cpu_seconds "$pid")
+        cpu_after=$(idle_tree_cpu_seconds "$pid")
         record "wrk target=$target body=$body round=$round threads=$THREADS connections=$CONNECTIONS $(grep '^RESULT' "$OUT/wrk-$target-$body-$round.txt" | cut -d' ' -f2-) server_cpu_s=$(awk -v a="$cpu_after" -v b="$cpu_before" 'BEGIN { printf "%.2f", a - b }')"
       done
     done
@@ -244,6 +313,7 @@ https() {
   # The webhook's own view: its admission histogram and CPU time.
   record "webhook_cpu_s=$(cpu_seconds "$webhook_pid") log_lines=$(wc -l <"$TMP/serve.log")"
   stop "$webhook_pid"
+  stop "$gofloor_pid"
   for pid in "${nginx_pids[@]}"; do stop "$pid"; done
   tail -n 3 "$TMP/serve.log" >"$OUT/serve.log.tail"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Turns one bench/run.sh result directory into summary.md: the figures of every section and
-each target of issue 6 with the measured figure beside it, met or missed.
+each target of issues 6 and 18 with the measured figure beside it, met or missed.
 
 Usage: bench/summarize.py RESULT_DIR > RESULT_DIR/summary.md
 Reads machine.txt, results.txt (key=value lines written by run.sh) and admission_bench.json
@@ -60,6 +60,15 @@ def verdict(ok):
     return "**met**" if ok else "**missed**"
 
 
+def ratio_of(a, b):
+    return a / b if b else float("nan")
+
+
+def cpu_per_request_us(row):
+    """The server's CPU time over the round (from /proc, run.sh) divided by its requests."""
+    return 1e6 * ratio_of(float(row.get("server_cpu_s", "nan")), int(row["requests"]))
+
+
 def main():
     out_dir = sys.argv[1]
     rows = parse_results(os.path.join(out_dir, "results.txt"))
@@ -115,7 +124,7 @@ def main():
                 r["target"], r["body"], r["round"], r["rps"], us(1e3 * int(r["p50_us"])),
                 us(1e3 * int(r["p90_us"])), us(1e3 * int(r["p99_us"])),
                 us(1e3 * int(r["p999_us"])), us(1e3 * int(r["max_us"])), errors, cpu,
-                us(1e9 * cpu / max(int(r["requests"]), 1))))
+                us(1e3 * cpu_per_request_us(r))))
         print()
         bodies = in_order(r["body"] for r in wrk)
         for b in bodies:
@@ -140,6 +149,36 @@ def main():
                 targets.append(("Webhook requests/s at least 0.7 of nginx's (%s review)" % b,
                                 "%.2f (%.0f vs %.0f requests/s)"
                                 % (ratio, mean("webhook"), mean("nginx")), ratio >= 0.7))
+            if any(r["target"] == "gofloor" and r["body"] == b for r in wrk):
+                # Issue 18's figures: medians of the rounds, as the issue quotes them.
+                median = lambda t, f: statistics.median(
+                    f(r) for r in wrk if r["target"] == t and r["body"] == b)
+                rps = lambda t: median(t, lambda r: float(r["rps"]))
+                cpu = lambda t: median(t, cpu_per_request_us)
+                cpu_vs_nginx = ratio_of(cpu("webhook"), cpu("nginx"))
+                rps_vs_nginx = ratio_of(rps("webhook"), rps("nginx"))
+                go_vs_webhook = ratio_of(cpu("gofloor"), cpu("webhook"))
+                print("  - server CPU per request (medians of the rounds): webhook %.1f µs, "
+                      "Go floor %.1f µs, nginx %.1f µs; webhook / nginx **%.2f**, "
+                      "Go floor / webhook **%.2f**" % (cpu("webhook"), cpu("gofloor"),
+                                                       cpu("nginx"), cpu_vs_nginx, go_vs_webhook))
+                print("  - requests/s (medians of the rounds): webhook %.0f, Go floor %.0f, "
+                      "nginx %.0f; webhook / nginx **%.2f**, Go floor / nginx %.2f" % (
+                          rps("webhook"), rps("gofloor"), rps("nginx"), rps_vs_nginx,
+                          ratio_of(rps("gofloor"), rps("nginx"))))
+                if b == bodies[0]:
+                    targets.append((
+                        "Issue 18: server CPU per admission at most 1.5x nginx's per static "
+                        "response (%s review)" % b, "%.2fx (%.1f vs %.1f µs)"
+                        % (cpu_vs_nginx, cpu("webhook"), cpu("nginx")), cpu_vs_nginx <= 1.5))
+                    targets.append((
+                        "Issue 18: requests/s at least 0.8 of nginx's (%s review)" % b,
+                        "%.2f (medians %.0f vs %.0f requests/s)"
+                        % (rps_vs_nginx, rps("webhook"), rps("nginx")), rps_vs_nginx >= 0.8))
+                    targets.append((
+                        "Issue 18: at least 3x less CPU per admission than the Go floor "
+                        "(%s review)" % b, "%.2fx (%.1f vs %.1f µs)"
+                        % (go_vs_webhook, cpu("gofloor"), cpu("webhook")), go_vs_webhook >= 3))
         print()
 
     fixed = [r for r in rows if r["_type"] == "fixed_rate"]
