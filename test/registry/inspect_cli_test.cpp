@@ -49,17 +49,7 @@ class InspectCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ca_ = dir_.Write("ca.pem", Pki().ca_pem);
-    OciLayout miner(dir_.File("miner"));
-    miner.Tag(
-        miner.Image(Config(R"(["/usr/local/bin/xmrig"])",
-                           R"(["-o","stratum+tcp://pool.example:3333"])", R"(["PATH=/usr/bin"])")),
-        "v1");
-    registry_.Push(miner, "v1", "team/miner");
-    OciLayout web(dir_.File("web"));
-    web.Tag(web.Image(Config(R"(["/docker-entrypoint.sh"])", R"(["nginx","-g","daemon off;"])",
-                             R"(["NGINX_VERSION=1.25.3"])")),
-            "v1");
-    registry_.Push(web, "v1", "team/web");
+    test::PushMinerAndWeb(registry_, dir_, "team/miner");
   }
 
   TempDir dir_;

@@ -105,19 +105,7 @@ std::string Review(const std::string& image, const std::string& extra_spec = "",
 // Images whose pod specs say nothing: the miner is in the config alone.
 class InspectServeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    OciLayout miner(dir_.File("miner"));
-    miner.Tag(
-        miner.Image(Config(R"(["/usr/local/bin/xmrig"])",
-                           R"(["-o","stratum+tcp://pool.example:3333"])", R"(["PATH=/usr/bin"])")),
-        "v1");
-    registry_.Push(miner, "v1", "team/tools");
-    OciLayout web(dir_.File("web"));
-    web.Tag(web.Image(Config(R"(["/docker-entrypoint.sh"])", R"(["nginx","-g","daemon off;"])",
-                             R"(["NGINX_VERSION=1.25.3"])")),
-            "v1");
-    registry_.Push(web, "v1", "team/web");
-  }
+  void SetUp() override { test::PushMinerAndWeb(registry_, dir_, "team/tools"); }
 
   std::string Image(const std::string& repo) const { return registry_.host() + "/" + repo; }
 

@@ -161,4 +161,21 @@ class Registry {
   std::string port_;
 };
 
+// The two images most tests need, pushed to `registry` from layouts under `dir`: a miner whose
+// Entrypoint and Cmd run xmrig against a pool (so its pod spec can say nothing), as
+// MINER_REPO:v1, and an nginx-like web server, as team/web:v1.
+inline void PushMinerAndWeb(Registry& registry, const TempDir& dir, const std::string& miner_repo) {
+  OciLayout miner(dir.File("miner"));
+  miner.Tag(
+      miner.Image(Config(R"(["/usr/local/bin/xmrig"])",
+                         R"(["-o","stratum+tcp://pool.example:3333"])", R"(["PATH=/usr/bin"])")),
+      "v1");
+  registry.Push(miner, "v1", miner_repo);
+  OciLayout web(dir.File("web"));
+  web.Tag(web.Image(Config(R"(["/docker-entrypoint.sh"])", R"(["nginx","-g","daemon off;"])",
+                           R"(["NGINX_VERSION=1.25.3"])")),
+          "v1");
+  registry.Push(web, "v1", "team/web");
+}
+
 }  // namespace stratum_guard::registry::test
