@@ -136,13 +136,13 @@ build() {
   fi
   log "building the benchmark targets"
   cmake --build "$BUILD" -j "$(nproc)" --target stratum-guard admission_bench policy_bench \
-    bench-reviews bench-loadgen bench-fake-apiserver >"$OUT/build.log"
+    inspector_bench bench-reviews bench-loadgen bench-fake-apiserver >"$OUT/build.log"
   "$BENCH_BIN/bench-reviews" "$TMP"
 }
 
 # --- Micro-benchmarks --------------------------------------------------------------------
 micro() {
-  log "micro-benchmarks (admission_bench, policy_bench)"
+  log "micro-benchmarks (admission_bench, policy_bench, inspector_bench)"
   # Repetitions, reported as medians: the machine is shared with other work between runs.
   # Repetitions interleaved at random, so that a slow patch of the shared machine hits the floor
   # and the stage it is compared with alike.
@@ -155,6 +155,10 @@ micro() {
     --benchmark_min_time=0.2 --benchmark_out="$OUT/policy_bench.json" \
     --benchmark_out_format=json >"$OUT/policy_bench.txt" ||
     log "policy_bench failed (its owner's file); see $OUT/policy_bench.txt"
+  # A cache hit of --inspect-images: one image, and a three-container pod (per container).
+  "$BENCH_BIN/inspector_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+    --benchmark_min_time=0.2 --benchmark_out="$OUT/inspector_bench.json" \
+    --benchmark_out_format=json >"$OUT/inspector_bench.txt"
 }
 
 # The Go floor (bench/gofloor/main.go), standard library only: built offline (GOPROXY=off), its

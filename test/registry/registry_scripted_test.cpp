@@ -240,20 +240,28 @@ TEST(ImageInspectorTest, ATagIsResolvedAgainAfterItsTtlADigestNever) {
 }
 
 TEST(ImageInspectorTest, AFailureIsRememberedForItsTtlThenTriedAgain) {
+  std::atomic<int> asked{0};
+  TlsServer failing([&](Stream& s, const ServerRequest& r) {
+    ++asked;
+    return ReplyTyped(s, r, 500, "down", "text/plain");
+  });
   RegistryClient client(Options());
   common::SimulatedClock clock;
   InspectorOptions options;
   options.error_ttl = 30s;
   ImageInspector inspector(client, clock, options);
-  ImageReference ref = Ref("127.0.0.1:1/unreachable/app:v1");
+  ImageReference ref = Ref("127.0.0.1:" + Port(failing) + "/failing/app:v1");
   Inspection first = inspector.Inspect(ref, {}, 10s);
   EXPECT_EQ(first.outcome, Outcome::kError);
   EXPECT_EQ(first.error.kind, FetchError::Kind::kTransport) << first.error.message;
-  Inspection remembered = inspector.Inspect(ref, {}, 0ms);
+  EXPECT_EQ(asked, 1);
+  Inspection remembered = inspector.Inspect(ref, {}, 10s);
   EXPECT_EQ(remembered.outcome, Outcome::kError);
   EXPECT_EQ(remembered.error.message, first.error.message);
+  EXPECT_EQ(asked, 1);  // answered from memory
   clock.Advance(31s);
-  EXPECT_EQ(inspector.Inspect(ref, {}, 0ms).outcome, Outcome::kDeadline);  // a new fetch
+  EXPECT_EQ(inspector.Inspect(ref, {}, 10s).outcome, Outcome::kError);
+  EXPECT_EQ(asked, 2);  // asked again
 }
 
 TEST(ImageInspectorTest, TheCacheStaysWithinItsBytesDroppingTheLeastRecentlyUsed) {
