@@ -100,11 +100,7 @@ TEST_F(InspectCliTest, AnImageThatCannotBeReadIsAWarningNeverADenial) {
 
 TEST_F(InspectCliTest, CredentialsComeFromTheDockerConfig) {
   Registry private_registry(true);
-  OciLayout miner(dir_.File("private"));
-  miner.Tag(
-      miner.Image(Config(R"(["xmrig"])", R"(["--url","stratum+tcp://pool.example:3333"])", "[]")),
-      "v1");
-  private_registry.Push(miner, "v1", "private/miner", true);
+  test::PushPrivateMiner(private_registry, dir_, "private/miner");
   std::string manifest =
       dir_.Write("private.yaml", Deployment(private_registry.host() + "/private/miner:v1"));
   std::string config =

@@ -202,11 +202,7 @@ std::string DockerConfigSecret(const std::string& ns, const std::string& name,
 
 TEST_F(InspectServeTest, APodsImagePullSecretIsReadThroughTheApi) {
   Registry private_registry(true);
-  OciLayout miner(dir_.File("private"));
-  miner.Tag(
-      miner.Image(Config(R"(["xmrig"])", R"(["--url","stratum+tcp://pool.example:3333"])", "[]")),
-      "v1");
-  private_registry.Push(miner, "v1", "private/tools", true);
+  test::PushPrivateMiner(private_registry, dir_, "private/tools");
   FakeApiServer api;
   api.Start();
   api.PutSecret("team", DockerConfigSecret("team", "regcred", private_registry.host()));

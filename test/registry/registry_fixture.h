@@ -178,4 +178,14 @@ inline void PushMinerAndWeb(Registry& registry, const TempDir& dir, const std::s
   registry.Push(web, "v1", "team/web");
 }
 
+// A miner whose Entrypoint and Cmd run xmrig against a pool, pushed as REPO:v1 to a registry
+// behind Basic auth (kTester's credentials).
+inline void PushPrivateMiner(Registry& registry, const TempDir& dir, const std::string& repo) {
+  OciLayout miner(dir.File("private"));
+  miner.Tag(
+      miner.Image(Config(R"(["xmrig"])", R"(["--url","stratum+tcp://pool.example:3333"])", "[]")),
+      "v1");
+  registry.Push(miner, "v1", repo, true);
+}
+
 }  // namespace stratum_guard::registry::test
