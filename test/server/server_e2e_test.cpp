@@ -182,6 +182,40 @@ TEST(ServerE2E, AnswersAllowedDeniedAndWarnedInBothApiVersions) {
   EXPECT_TRUE(s->process->WaitForLog("admission", {{"uid", "u-warn"}, {"decision", "warned"}}, 5s));
 }
 
+// The audit trail (denials, warnings, exemptions) is logged at info; a clean allowed review,
+// most of a healthy cluster's traffic, only at debug. Both reviews go over one connection, so
+// one worker logs them in order: once the denial's line is out, the allowed one would be too.
+TEST(ServerE2E, ACleanAllowedReviewIsLoggedAtDebugOnly) {
+  for (std::string level : {"info", "debug"}) {
+    SCOPED_TRACE("--log-level " + level);
+    auto s = Serve({"--log-level", level});
+    ASSERT_NE(s->port, 0);
+    auto client = s->Connect();
+    ASSERT_EQ(client
+                  ->Post("/validate",
+                         fixtures::DeploymentReview("nginx:1.25", "[]", fixtures::kV1, "u-clean"))
+                  .result_int(),
+              200u);
+    ASSERT_EQ(client
+                  ->Post("/validate", fixtures::DeploymentReview("busybox", fixtures::kStratumArgs,
+                                                                 fixtures::kV1, "u-denied"))
+                  .result_int(),
+              200u);
+    ASSERT_TRUE(s->process->WaitForLog("admission", {{"uid", "u-denied"}, {"level", "info"}}, 5s));
+    std::vector<std::string> clean;
+    for (const std::string& line : s->process->LogsWithMsg("admission")) {
+      if (line.find("\"u-clean\"") != std::string::npos) clean.push_back(line);
+    }
+    if (level == "info") {
+      EXPECT_TRUE(clean.empty()) << clean.front();
+    } else {
+      ASSERT_EQ(clean.size(), 1u);
+      EXPECT_NE(clean[0].find("\"level\":\"debug\""), std::string::npos) << clean[0];
+      EXPECT_NE(clean[0].find("\"decision\":\"allowed\""), std::string::npos) << clean[0];
+    }
+  }
+}
+
 TEST(ServerE2E, JudgesEveryWorkloadKindAndAllowsOthers) {
   auto s = Serve();
   ASSERT_NE(s->port, 0);
