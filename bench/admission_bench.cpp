@@ -5,6 +5,9 @@
 // Per review (typical, large, deployment, cronjob, miner) the stages are:
 //   Parse            rapidjson::Document::Parse of the const body (default flags): the floor
 //   CopyParseInPlace copy of the body + server::ParseJsonInPlace (what the server parses with)
+//   CopyScanInPlace  copy + RapidJSON's SAX reader in situ with a handler that does nothing:
+//                    the floor under any SAX extraction (issue 18's first lever), which would
+//                    still have to check UTF-8 and build the workload on top of it
 //   DecodeEvaluate   copy + ParseJsonInPlace + DecodeAdmissionReview + Judge +
 //                    EncodeAdmissionResponse: the server's whole pure path, body in, body out
 //   Judge            Judge on a decoded request (extraction + policy evaluation + messages)
@@ -20,6 +23,7 @@
 
 #include <benchmark/benchmark.h>
 #include <rapidjson/document.h>
+#include <rapidjson/reader.h>
 
 #include <map>
 #include <memory>
@@ -96,6 +100,21 @@ void CopyParseInPlace(benchmark::State& state, const std::string& name) {
     std::string error = sg::server::ParseJsonInPlace(text, document);
     if (!error.empty()) state.SkipWithError(error.c_str());
     benchmark::DoNotOptimize(document.IsObject());
+  }
+  SetBytes(state, body);
+}
+
+void CopyScanInPlace(benchmark::State& state, const std::string& name) {
+  const std::string& body = Body(name);
+  for (auto _ : state) {
+    std::string text = body;
+    rapidjson::InsituStringStream stream(text.data());
+    rapidjson::BaseReaderHandler<> handler;
+    rapidjson::Reader reader;
+    if (!reader.Parse<rapidjson::kParseInsituFlag>(stream, handler)) {
+      state.SkipWithError("parse error");
+    }
+    benchmark::DoNotOptimize(text.data());
   }
   SetBytes(state, body);
 }
@@ -184,6 +203,7 @@ void RegisterAll() {
     benchmark::RegisterBenchmark(("Parse" + suffix).c_str(), Parse, n);
     benchmark::RegisterBenchmark(("Copy" + suffix).c_str(), Copy, n);
     benchmark::RegisterBenchmark(("CopyParseInPlace" + suffix).c_str(), CopyParseInPlace, n);
+    benchmark::RegisterBenchmark(("CopyScanInPlace" + suffix).c_str(), CopyScanInPlace, n);
     benchmark::RegisterBenchmark(("DecodeEvaluate" + suffix).c_str(), DecodeEvaluate, n);
     benchmark::RegisterBenchmark(("Judge" + suffix).c_str(), JudgeOnly, n);
     benchmark::RegisterBenchmark(("Evaluate" + suffix).c_str(), EvaluateOnly, n);

@@ -20,6 +20,11 @@
 // microseconds for latency and service time, p99 of the lag and of the server's share), for
 // bench/run.sh to parse.
 //
+// --hold N measures memory instead: it opens N keep-alive TLS connections, sends one request on
+// each and reads its answer, prints "held N" and keeps them open, idle, for --duration seconds
+// or until its standard input closes, then closes them. bench/run.sh reads the server's
+// resident memory while they are held (an idle connection of the API server's pool).
+//
 // Certificates are not verified: the target is our own server on 127.0.0.1 with a throwaway
 // certificate, and verification is not what is measured.
 
@@ -61,6 +66,7 @@ struct Flags {
   int connections = 8;
   double duration_s = 20;
   double warmup_s = 3;  // requests due in the first warmup seconds are not counted
+  int hold = 0;         // > 0: the memory mode (open, one request each, hold idle)
 };
 
 struct Result {
@@ -173,7 +179,8 @@ std::int64_t Percentile(std::vector<std::int64_t>& v, double p) {
 
 void Usage() {
   std::cerr << "usage: bench-loadgen --port P --body FILE --rate R [--connections C] "
-               "[--duration S] [--warmup S] [--host 127.0.0.1] [--path /validate]\n";
+               "[--duration S] [--warmup S] [--host 127.0.0.1] [--path /validate]\n"
+               "       bench-loadgen --port P --body FILE --hold N [--duration S]\n";
 }
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -196,12 +203,40 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->duration_s = std::atof(value.c_str());
     else if (key == "--warmup")
       flags->warmup_s = std::atof(value.c_str());
+    else if (key == "--hold")
+      flags->hold = std::atoi(value.c_str());
     else
       return false;
   }
   return argc % 2 == 1 && flags->port > 0 && !flags->body_file.empty() && flags->rate > 0 &&
          flags->connections > 0 && flags->duration_s > 0 && flags->warmup_s >= 0 &&
-         flags->duration_s <= 3600;
+         flags->duration_s <= 3600 && flags->hold >= 0;
+}
+
+// The memory mode: N connections, one answered request each, then held idle. Exit status 0 only
+// if every connection was opened and answered 200.
+int Hold(SSL_CTX* ctx, const Flags& flags, const std::string& request) {
+  std::vector<std::unique_ptr<TlsConnection>> connections;
+  for (int c = 0; c < flags.hold; ++c) {
+    auto connection = std::make_unique<TlsConnection>(ctx, flags);
+    int status = connection->ok() && connection->Write(request) ? connection->ReadResponse() : -1;
+    if (status != 200) {
+      std::fprintf(stderr, "bench-loadgen: connection %d: status %d\n", c, status);
+      return 1;
+    }
+    connections.push_back(std::move(connection));
+  }
+  std::printf("held %d\n", flags.hold);
+  std::fflush(stdout);
+  // Until stdin closes (the caller is done measuring) or --duration passes, whichever is first.
+  std::thread([] {
+    char byte;
+    while (::read(0, &byte, 1) > 0) {
+    }
+    std::_Exit(0);
+  }).detach();
+  std::this_thread::sleep_for(std::chrono::duration<double>(flags.duration_s));
+  return 0;
 }
 
 }  // namespace
@@ -227,6 +262,7 @@ int main(int argc, char** argv) {
 
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  if (flags.hold > 0) return Hold(ctx, flags, request);
 
   const auto interval = std::chrono::duration<double>(flags.connections / flags.rate);
   const auto warmup = std::chrono::duration<double>(flags.warmup_s);

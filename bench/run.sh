@@ -24,6 +24,9 @@
 #                        N = pages of N with limit/_continue; PY_LIMITS_<pods> overrides it
 #                        for one size (PY_LIMITS_100000=0 by default: the slow one runs once)
 #   PY_TIMEOUT=900       seconds before a Python run is abandoned (reported as such)
+#   HOLD_CONNECTIONS=400 idle keep-alive TLS connections held open against each server to
+#                        measure its memory per connection (under half of --max-connections,
+#                        so the webhook's shedding of crowded listeners stays out of it)
 #   SERVE_FLAGS=         more flags for `stratum-guard serve` (e.g. --workers 1)
 #   SKIP_BUILD=0         1: measure the binaries already in BUILD_DIR (no cmake --build)
 #   SERVE_LOG_LEVEL=info the webhook's --log-level (info logs one line per admission, as in
@@ -52,6 +55,7 @@ PY_LIMITS_100000=${PY_LIMITS_100000:-0}
 PY_TIMEOUT=${PY_TIMEOUT:-900}
 SERVE_LOG_LEVEL=${SERVE_LOG_LEVEL:-info}
 SERVE_FLAGS=${SERVE_FLAGS:-}
+HOLD_CONNECTIONS=${HOLD_CONNECTIONS:-400}
 PYTHON=/usr/bin/python3  # Debian's, with python3-kubernetes; not a pyenv python on PATH
 GO=${GO:-/usr/lib/go-1.19/bin/go}
 OUT=${BENCH_OUT:-$BUILD/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -85,6 +89,14 @@ tree_cpu_seconds() {
   local total=0 pid
   for pid in "$1" $(pgrep -P "$1" || true); do
     total=$(awk -v a="$total" -v b="$(cpu_seconds "$pid")" 'BEGIN { printf "%.2f", a + b }')
+  done
+  echo "$total"
+}
+# Resident KiB of a process and its children (nginx's master and workers).
+tree_rss_kib() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")))
   done
   echo "$total"
 }
@@ -312,6 +324,33 @@ https() {
         >"$OUT/loadgen-$target-$round.txt" || log "loadgen $target reported errors"
       record "fixed_rate target=$target body=$first_body round=$round $(cat "$OUT/loadgen-$target-$round.txt")"
     done
+  done
+
+  # Memory per idle keep-alive connection: HOLD_CONNECTIONS TLS connections, one answered
+  # request each (the API server's pool between admissions), held open while the server's
+  # resident memory is read; the difference from before, divided by the connections. Each
+  # server has already served the load above, so its allocator's pools are warm.
+  for target in webhook gofloor nginx; do
+    local port=$webhook_port pid=$webhook_pid
+    [[ $target == nginx ]] && port=${nginx_ports[$first_body]} && pid=${nginx_pid_of[$first_body]}
+    [[ $target == gofloor ]] && port=$gofloor_port && pid=$gofloor_pid
+    log "idle memory: $HOLD_CONNECTIONS keep-alive connections held against $target"
+    local fifo=$TMP/hold-$target.fifo rss_before rss_held deadline=$((SECONDS + 60))
+    mkfifo "$fifo"
+    rss_before=$(tree_rss_kib "$pid")
+    "$BENCH_BIN/bench-loadgen" --port "$port" --body "$TMP/$first_body.json"       --hold "$HOLD_CONNECTIONS" --duration 120 <"$fifo" >"$TMP/hold-$target.out"       2>"$OUT/hold-$target.err" &
+    local hold_pid=$!
+    PIDS+=("$hold_pid")
+    exec 9>"$fifo"  # loadgen exits when this closes
+    until grep -q '^held ' "$TMP/hold-$target.out"; do
+      kill -0 "$hold_pid" 2>/dev/null || { log "loadgen --hold failed: $(cat "$OUT/hold-$target.err")"; return 1; }
+      ((SECONDS < deadline)) || { log "loadgen --hold not done after 60 s"; return 1; }
+      sleep 0.1
+    done
+    rss_held=$(tree_rss_kib "$pid")
+    exec 9>&-
+    wait "$hold_pid" || true
+    record "idle_memory target=$target connections=$HOLD_CONNECTIONS rss_before_kib=$rss_before rss_held_kib=$rss_held per_connection_kib=$(awk -v a="$rss_held" -v b="$rss_before" -v n="$HOLD_CONNECTIONS" 'BEGIN { printf "%.1f", (a - b) / n }')"
   done
 
   # The webhook's own view: its admission histogram and CPU time.
