@@ -147,6 +147,30 @@ TEST(EncodeAdmissionResponseTest, AllowedEchoesVersionAndUid) {
   }
 }
 
+// The answer is written byte by byte rather than through a JSON library: every string the
+// review or the policy chose is escaped, and the whole is exactly what the API server reads.
+TEST(EncodeAdmissionResponseTest, WritesExactBytesAndEscapesEveryString) {
+  AdmissionRequest request;
+  request.api_version = "admission.k8s.io/v1";
+  request.uid = "u\"1\\";
+  Judgement allowed;
+  EXPECT_EQ(EncodeAdmissionResponse(request, allowed),
+            R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":)"
+            R"({"uid":"u\"1\\","allowed":true}})");
+  Judgement denied;
+  denied.decision = Decision::kDenied;
+  denied.message = "a \"quoted\" line\nand a tab\t, a bell\a, caf\xc3\xa9";
+  denied.warnings = {"w1", "w\"2"};
+  const std::string out = EncodeAdmissionResponse(request, denied);
+  EXPECT_EQ(out, R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":)"
+                 R"({"uid":"u\"1\\","allowed":false,"status":{"status":"Failure","code":403,)"
+                 R"("reason":"Forbidden","message":"a \"quoted\" line\nand a tab\t, a bell\u0007, )"
+                 "caf\xc3\xa9\"},\"warnings\":[\"w1\",\"w\\\"2\"]}}");
+  rapidjson::Document parsed = ParseResponse(out);
+  EXPECT_EQ(std::string(parsed["response"]["status"]["message"].GetString()), denied.message);
+  EXPECT_EQ(std::string(parsed["response"]["warnings"][1].GetString()), "w\"2");
+}
+
 TEST(JudgeTest, DeniesStratumUrlWithAMessageForTheDeveloper) {
   Decoded d(fixtures::DeploymentReview("busybox", fixtures::kStratumArgs));
   Judgement j = Judge(d.request, DefaultPolicy(), Options());
