@@ -58,14 +58,20 @@ bool LooksLikeText(std::string_view s) {
   return printable * 10 >= s.size() * 9;
 }
 
-int Base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
+// Every env value of at least 16 bytes is walked byte by byte for base64 runs: a table lookup
+// instead of five range tests per byte (issue 18's profile: about half of that walk).
+constexpr std::array<std::int8_t, 256> kBase64Values = [] {
+  std::array<std::int8_t, 256> values{};
+  values.fill(-1);
+  for (int c = 'A'; c <= 'Z'; ++c) values[c] = static_cast<std::int8_t>(c - 'A');
+  for (int c = 'a'; c <= 'z'; ++c) values[c] = static_cast<std::int8_t>(c - 'a' + 26);
+  for (int c = '0'; c <= '9'; ++c) values[c] = static_cast<std::int8_t>(c - '0' + 52);
+  values['+'] = values['-'] = 62;  // standard and URL-safe alphabets alike
+  values['/'] = values['_'] = 63;
+  return values;
+}();
+
+int Base64Value(char c) { return kBase64Values[static_cast<unsigned char>(c)]; }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
