@@ -33,7 +33,8 @@ struct ImageInspection {
 };
 
 // The routes of the TLS port: POST /validate, GET /healthz, GET /readyz. Turns HTTP into an
-// AdmissionRequest and a Judgement back into HTTP; logs one line per decision and counts it.
+// AdmissionRequest and a Judgement back into HTTP; counts every decision and logs the audit
+// trail (denials, warnings, exemptions; a clean allowed review only at debug).
 // Thread-safe: takes one policy snapshot per request and keeps it for the whole evaluation.
 //
 // With image inspection on, a review whose images are all in the cache is judged at once on the
