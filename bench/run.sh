@@ -29,8 +29,8 @@
 #                        so the webhook's shedding of crowded listeners stays out of it)
 #   SERVE_FLAGS=         more flags for `stratum-guard serve` (e.g. --workers 1)
 #   SKIP_BUILD=0         1: measure the binaries already in BUILD_DIR (no cmake --build)
-#   SERVE_LOG_LEVEL=info the webhook's --log-level (info logs one line per admission, as in
-#                        production)
+#   SERVE_LOG_LEVEL=info the webhook's --log-level, as in production: every denial, warning and
+#                        exemption logged, a clean allowed review (the load reviews) only at debug
 #   GO=/usr/lib/go-1.19/bin/go   Debian's Go, which builds the Go floor (bench/gofloor)
 # The machine has 2 cores shared by the load generator and the server; nothing is pinned
 # (no taskset), so client and server compete for the same cores, as docs/BENCHMARKS.md says.
