@@ -48,7 +48,7 @@ SAN_ENV      = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 TSAN_TARGETS = server_e2e_tests server_unit_tests sweeper_integration_tests sweeper_cli_tests \
                sweeper_serve_tests kube_unit_tests kube_integration_tests \
                registry_scripted_tests webhookcerts_integration_tests
-TSAN_TESTS   = ^(ServerE2E|InProcessServerTest|BodyBudgetTest\.NeverPasses|MetricsTest\.EachLabel|sweeper\.|kube\.|registry\.ImageInspectorTest|webhookcerts\.ManageCertsCommandTest)
+TSAN_TESTS   = ^(ServerE2E|InProcessServerTest|WebhookInspectionTest|BodyBudgetTest\.NeverPasses|MetricsTest\.EachLabel|sweeper\.|kube\.|registry\.ImageInspectorTest|webhookcerts\.ManageCertsCommandTest)
 # `make fuzz FUZZ_SECONDS=N`: every target in fuzz/ for N seconds each, one after the other
 # (CI: 20 s each). Built in the ASan tree.
 FUZZ_SECONDS ?= 60

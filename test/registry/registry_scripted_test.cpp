@@ -5,23 +5,15 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <future>
 #include <mutex>
 #include <string>
 
 #include "common/clock.h"
-#include "policy/policy.h"
-#include "policy/policy_store.h"
 #include "registry/client.h"
-#include "registry/credentials.h"
 #include "registry/inspector.h"
 #include "registry/oci.h"
-#include "server/metrics.h"
-#include "server/webhook_handler.h"
 #include "test/registry/scripted_registry.h"
-#include "test/server/review_fixtures.h"
 #include "test/testing/eventually.h"
-#include "test/testing/prometheus_text.h"
 #include "test/testing/tls_server.h"
 
 namespace stratum_guard::registry {
@@ -325,78 +317,6 @@ TEST(ImageInspectorTest, PastItsQueueAMissIsAnErrorAtOnceNotAWait) {
     return inspector.Inspect(Ref(registry.host() + "/b/x:v1"), {}, 0ms).outcome == Outcome::kHit;
   }));
   EXPECT_EQ(inspector.Inspect(Ref(registry.host() + "/c/x:v1"), {}, 5s).outcome, Outcome::kFetched);
-}
-
-}  // namespace
-}  // namespace stratum_guard::registry
-
-namespace stratum_guard::registry {
-namespace {
-
-// The webhook waits for registries on a bounded number of threads. A review that misses the
-// cache while every one of them is busy is answered at once, judged on its pod spec alone and
-// counted as a deadline: it never queues behind the slow registry. The review that had the
-// thread is answered once the registry is, from the image's config.
-TEST(ImageInspectorTest, TheWebhookWithEveryWaitingThreadBusyJudgesAReviewAtOnce) {
-  namespace http = boost::beast::http;
-  Image image("POOL=stratum+tcp://pool.example:3333");
-  SlowRegistry registry(image);
-  RegistryClient client(Options());
-  common::SimulatedClock clock;
-  ImageInspector inspector(client, clock, InspectorOptions{});
-  CredentialStore credentials({}, nullptr, clock);
-  prometheus::Registry exposed;
-  server::AdmissionMetrics metrics(exposed);
-  policy::PolicyStore policies(policy::Policy::Default());
-  server::WebhookHandler handler(
-      policies, metrics, server::JudgeOptions{}, [] { return true; }, server::kDefaultMaxJsonDepth,
-      server::ImageInspection{.inspector = &inspector,
-                              .credentials = &credentials,
-                              .deadline = std::chrono::seconds(30),
-                              .max_waiting = 1});
-  auto review = [&](std::string_view uid) {
-    server::HttpRequest request{http::verb::post, "/validate", 11};
-    request.set(http::field::content_type, "application/json");
-    request.body() = server::fixtures::DeploymentReview(registry.host() + "/slow/app:v1", "[]",
-                                                        server::fixtures::kV1, uid);
-    request.prepare_payload();
-    return request;
-  };
-  auto deadlines = [&] {
-    for (const prometheus::MetricFamily& family : exposed.Collect()) {
-      if (family.name != "stratum_guard_image_inspections_total") continue;
-      for (const prometheus::ClientMetric& m : family.metric) {
-        bool deadline = false;
-        for (const prometheus::ClientMetric::Label& l : m.label) {
-          deadline = deadline || (l.name == "outcome" && l.value == "deadline");
-        }
-        if (deadline) return m.counter.value;
-      }
-    }
-    return -1.0;
-  };
-
-  std::promise<server::HttpResponse> later;
-  server::HttpRequest first = review("u-first");
-  EXPECT_FALSE(handler.HandleOrDefer(
-      first, [&](server::HttpResponse response) { later.set_value(std::move(response)); }));
-
-  server::HttpRequest second = review("u-second");
-  std::optional<server::HttpResponse> at_once = handler.HandleOrDefer(
-      second, [](server::HttpResponse) { ADD_FAILURE() << "deferred with no thread free"; });
-  ASSERT_TRUE(at_once);
-  EXPECT_EQ(at_once->result_int(), 200u);
-  EXPECT_NE(at_once->body().find("\"uid\":\"u-second\",\"allowed\":true"), std::string::npos)
-      << at_once->body();
-  EXPECT_EQ(deadlines(), 1);  // the second review's container; the first's is still waiting
-
-  registry.Release();
-  std::future<server::HttpResponse> answer = later.get_future();
-  ASSERT_EQ(answer.wait_for(std::chrono::seconds(20)), std::future_status::ready);
-  server::HttpResponse first_answer = answer.get();
-  EXPECT_NE(first_answer.body().find("\"uid\":\"u-first\",\"allowed\":false"), std::string::npos)
-      << first_answer.body();
-  handler.Stop();
 }
 
 }  // namespace
