@@ -252,24 +252,24 @@ HttpResponse WebhookHandler::Answer(Review& r, const Judgement& judgement) {
   const bool clean = judgement.decision == Decision::kAllowed && judgement.findings.empty() &&
                      judgement.exempted.empty();
   const LogLevel level = clean ? LogLevel::kDebug : LogLevel::kInfo;
-  if (!common::LogEnabled(level)) {
-    return BodyResponse(http::status::ok, std::move(body), "application/json", version);
+  // Checked first: the fields (the joined rule lists) would be built even for a dropped line.
+  if (common::LogEnabled(level)) {
+    const std::int64_t duration_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
+    Log(level, "admission",
+        {{"uid", review.uid},
+         {"kind", kind},
+         {"namespace", judgement.namespace_},
+         {"name", judgement.name},
+         {"operation", review.operation},
+         {"user", review.user},
+         {"dry_run", review.dry_run},
+         {"decision", DecisionName(judgement.decision)},
+         {"enforcement", policy::EnforcementName(judgement.enforcement)},
+         {"rules", JoinRules(judgement.findings)},
+         {"exempted_rules", JoinRules(judgement.exempted)},
+         {"duration_us", duration_us}});
   }
-  const std::int64_t duration_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
-  Log(level, "admission",
-      {{"uid", review.uid},
-       {"kind", kind},
-       {"namespace", judgement.namespace_},
-       {"name", judgement.name},
-       {"operation", review.operation},
-       {"user", review.user},
-       {"dry_run", review.dry_run},
-       {"decision", DecisionName(judgement.decision)},
-       {"enforcement", policy::EnforcementName(judgement.enforcement)},
-       {"rules", JoinRules(judgement.findings)},
-       {"exempted_rules", JoinRules(judgement.exempted)},
-       {"duration_us", duration_us}});
   return BodyResponse(http::status::ok, std::move(body), "application/json", version);
 }
 
