@@ -80,25 +80,9 @@ echo "median B: $rb requests/s, $cb µs per request"
 awk -v ca="$ca" -v cb="$cb" -v ra="$ra" -v rb="$rb" \
   'BEGIN { printf "B / A: CPU per request %.3f, requests/s %.3f\n", cb / ca, rb / ra }'
 
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 ((HOLD > 0)) || exit 0
 for side in A B; do
-  before=$(rss_kib "${pid[$side]}")
-  mkfifo "$TMP/hold-$side"
-  "$BENCH_BIN/bench-loadgen" --port "${port[$side]}" --body "$TMP/$BODY.json" --hold "$HOLD" \
-    --duration 120 <"$TMP/hold-$side" >"$TMP/hold-$side.out" &
-  hold_pid=$!
-  PIDS+=("$hold_pid")
-  exec 9>"$TMP/hold-$side"
-  deadline=$((SECONDS + 60))
-  until grep -q '^held ' "$TMP/hold-$side.out"; do
-    kill -0 "$hold_pid" 2>/dev/null || { echo "bench-loadgen --hold failed" >&2; exit 1; }
-    ((SECONDS < deadline)) || { echo "bench-loadgen --hold not done after 60 s" >&2; exit 1; }
-    sleep 0.1
-  done
-  held=$(rss_kib "${pid[$side]}")
-  exec 9>&-
-  wait "$hold_pid" || true
-  awk -v s="$side" -v a="$held" -v b="$before" -v n="$HOLD" \
-    'BEGIN { printf "idle memory %s: %.1f KiB per connection (%d connections)\n", s, (a - b) / n, n }'
+  held_rss_kib "$BENCH_BIN/bench-loadgen" "${port[$side]}" "$TMP/$BODY.json" "$HOLD" "${pid[$side]}" |
+    awk -v s="$side" -v n="$HOLD" \
+      '{ printf "idle memory %s: %.1f KiB per connection (%d connections)\n", s, ($2 - $1) / n, n }'
 done

@@ -45,3 +45,36 @@ nginx_conf() {
     $PYTHON -c 'import sys; print(sys.stdin.read().replace("@RESPONSE@", open(sys.argv[1]).read()), end="")' \
       "$4" >"$1/nginx.conf"
 }
+# Resident KiB of a process and its children (nginx's master and workers).
+tree_rss_kib() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")))
+  done
+  echo "$total"
+}
+# held_rss_kib LOADGEN PORT BODY_FILE N PID: "BEFORE HELD", the resident KiB of PID (and its
+# children) before and while N keep-alive TLS connections are held idle against PORT, one
+# answered request each (bench-loadgen --hold, which exits once fd 9 closes, or after 120 s).
+held_rss_kib() {
+  local fifo out before held hold_pid deadline=$((SECONDS + 60))
+  fifo=$(mktemp -u "$TMP/hold.XXXXXX")
+  out=$fifo.out
+  mkfifo "$fifo"
+  before=$(tree_rss_kib "$5")
+  "$1" --port "$2" --body "$3" --hold "$4" --duration 120 <"$fifo" >"$out" 2>"$out.err" &
+  hold_pid=$!
+  exec 9>"$fifo"
+  until grep -q '^held ' "$out"; do
+    if ! kill -0 "$hold_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      log "bench-loadgen --hold $4 against port $2 did not hold them: $(cat "$out.err")"
+      exec 9>&-
+      return 1
+    fi
+    sleep 0.1
+  done
+  held=$(tree_rss_kib "$5")
+  exec 9>&-
+  wait "$hold_pid" || true
+  echo "$before $held"
+}

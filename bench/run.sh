@@ -92,14 +92,6 @@ tree_cpu_seconds() {
   done
   echo "$total"
 }
-# Resident KiB of a process and its children (nginx's master and workers).
-tree_rss_kib() {
-  local total=0 pid
-  for pid in "$1" $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")))
-  done
-  echo "$total"
-}
 # tree_cpu_seconds once the process has gone idle: two reads 0.2 s apart that agree, at most
 # 5 s. When wrk stops, a server may still be judging the requests it had read (the Go floor
 # spends tens of ms on a large review): that CPU belongs to its round, not to the next target's.
@@ -335,22 +327,11 @@ https() {
     [[ $target == nginx ]] && port=${nginx_ports[$first_body]} && pid=${nginx_pid_of[$first_body]}
     [[ $target == gofloor ]] && port=$gofloor_port && pid=$gofloor_pid
     log "idle memory: $HOLD_CONNECTIONS keep-alive connections held against $target"
-    local fifo=$TMP/hold-$target.fifo rss_before rss_held deadline=$((SECONDS + 60))
-    mkfifo "$fifo"
-    rss_before=$(tree_rss_kib "$pid")
-    "$BENCH_BIN/bench-loadgen" --port "$port" --body "$TMP/$first_body.json"       --hold "$HOLD_CONNECTIONS" --duration 120 <"$fifo" >"$TMP/hold-$target.out"       2>"$OUT/hold-$target.err" &
-    local hold_pid=$!
-    PIDS+=("$hold_pid")
-    exec 9>"$fifo"  # loadgen exits when this closes
-    until grep -q '^held ' "$TMP/hold-$target.out"; do
-      kill -0 "$hold_pid" 2>/dev/null || { log "loadgen --hold failed: $(cat "$OUT/hold-$target.err")"; return 1; }
-      ((SECONDS < deadline)) || { log "loadgen --hold not done after 60 s"; return 1; }
-      sleep 0.1
-    done
-    rss_held=$(tree_rss_kib "$pid")
-    exec 9>&-
-    wait "$hold_pid" || true
-    record "idle_memory target=$target connections=$HOLD_CONNECTIONS rss_before_kib=$rss_before rss_held_kib=$rss_held per_connection_kib=$(awk -v a="$rss_held" -v b="$rss_before" -v n="$HOLD_CONNECTIONS" 'BEGIN { printf "%.1f", (a - b) / n }')"
+    local rss
+    rss=$(held_rss_kib "$BENCH_BIN/bench-loadgen" "$port" "$TMP/$first_body.json" \
+      "$HOLD_CONNECTIONS" "$pid")
+    record "idle_memory target=$target connections=$HOLD_CONNECTIONS $(awk -v n="$HOLD_CONNECTIONS" \
+      '{ printf "rss_before_kib=%d rss_held_kib=%d per_connection_kib=%.1f", $1, $2, ($2 - $1) / n }' <<<"$rss")"
   done
 
   # The webhook's own view: its admission histogram and CPU time.
